@@ -11,7 +11,7 @@ from torch import nn
 from slt.nn.data import as_tensors
 from slt.sampling.rng import seed_to_int
 
-__all__ = ["small_cnn", "train_with_checkpoints", "deep_linear_network", "dln_teacher", "gaussian_nll", "generator", "train", "xor_mlp"]
+__all__ = ["small_cnn", "train_with_checkpoints", "deep_linear_network", "dln_teacher", "gaussian_nll", "generator", "regression_module", "train", "xor_mlp"]
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "tanh": nn.Tanh,
@@ -113,6 +113,41 @@ def gaussian_nll(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Per-sample negative log-likelihood of unit-variance Gaussian noise, up to a constant:
     mean over samples of ½‖f(x) − y‖². With this loss nβ E[L] − nβ L(w*) estimates λ."""
     return 0.5 * (outputs - targets).pow(2).reshape(outputs.shape[0], -1).sum(dim=1).mean()
+
+
+class _FormulaModule(nn.Module):
+    """``f(w, x)`` of a symbolic regression model as a torch module (parameters: one vector)."""
+
+    def __init__(self, f, params, inputs, w: torch.Tensor):
+        super().__init__()
+        import sympy as sp
+
+        self.w = nn.Parameter(w)
+        self._f = sp.lambdify(list(params) + list(inputs), f, modules="torch")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._f(*self.w.unbind(), *x.unbind(dim=1)) + torch.zeros_like(x[:, 0])  # constants broadcast
+
+
+def regression_module(model, w: Sequence[float] | None = None):
+    """A :class:`slt.models.Regression` toy model as ``(module, (X, y), loss_fn)`` for the bridge.
+
+    The module holds the parameter vector (default ``model.point``) and computes ``f(w, x)``;
+    ``(X, y)`` are the model's data columns as float64 tensors; ``loss_fn`` is the model's own
+    L_n, ``½σ⁻² mean (y − f)² + ½ log(2πσ²)``, so the bridge and the numba path sample the
+    same posterior.
+    """
+    import math
+
+    data = torch.as_tensor(model.data, dtype=torch.float64)
+    w0 = torch.as_tensor(np.asarray(model.point if w is None else w, dtype=float), dtype=torch.float64)
+    module = _FormulaModule(model.f, model.params, model.input_symbols, w0.clone())
+    inv, const = 1.0 / model.noise**2, 0.5 * math.log(2.0 * math.pi * model.noise**2)
+
+    def loss_fn(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return 0.5 * inv * (targets - outputs).pow(2).mean() + const
+
+    return module, (data[:, :-1], data[:, -1]), loss_fn
 
 
 def train(
