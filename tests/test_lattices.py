@@ -10,6 +10,7 @@ import numba
 import numpy as np
 import pytest
 from scipy import stats
+from scipy.optimize import brentq
 
 from slt import lattices as Lt
 from slt.errors import SLTWarning
@@ -104,6 +105,38 @@ def test_spectral_gap_closed_forms():
     assert r.lambda2 == pytest.approx((1 + math.cos(2 * math.pi / b)) / 2, abs=1e-9)
     lmin = (math.cos(2 * math.pi * 22 / a) + math.cos(2 * math.pi * 23 / b)) / 2
     assert r.lambda_min == pytest.approx(lmin, abs=1e-9)
+
+
+def _glued_tori_lambda2(m: int) -> float:
+    """λ₂ of two 3-d tori of side m glued at a point, from the torus spectrum alone.
+
+    Modes even under swapping the tori are torus modes; odd ones vanish at the junction, so
+    they are the eigenvalues of the torus walk killed at the origin: the roots of
+    Σ_k 1/(λ − μ_k) = 0 over the torus eigenvalues μ_k = (cos 2πa/m + cos 2πb/m + cos 2πc/m)/3
+    (a rank-one secular equation).  With x = 1 − λ the top root solves 1/x = Σ_{k≠0} 1/(d_k − x).
+    """
+    c = np.cos(2 * np.pi * np.arange(m) / m)
+    d = np.sort(1 - (c[:, None, None] + c[None, :, None] + c[None, None, :]).ravel() / 3)[1:]
+    x = brentq(lambda x: -1 / x + np.sum(1 / (d - x)), 1e-15, d[0] * (1 - 1e-12), xtol=1e-300, rtol=1e-15)
+    return 1 - x
+
+
+def test_spectral_gap_glued_tori_against_secular_equation():
+    small = Lt.glued_tori(7, [(0, 1, 2), (3, 4, 5)], sparse=True)  # 685 nodes: dense eigenvalues
+    assert Lt.spectral_gap(small).lambda2 == pytest.approx(_glued_tori_lambda2(7), abs=1e-12)
+    m = 11  # 2661 nodes: LOBPCG + AMG; odd side, so not bipartite and λ_min comes from Lanczos
+    g = Lt.glued_tori(m, [(0, 1, 2), (3, 4, 5)], sparse=True)
+    assert g.num_nodes > Lt._DENSE_MAX
+    exact = _glued_tori_lambda2(m)
+    torus_lambda2 = (2 + math.cos(2 * math.pi / m)) / 3
+    assert 1 - exact < 0.1 * (1 - torus_lambda2)  # the junction bottleneck, not a torus mode
+    r = Lt.spectral_gap(g, lazy=0.5)
+    assert r.gap == pytest.approx(0.5 * (1 - exact), rel=1e-8) and not r.warnings
+    s = Lt.spectral_gap(g)
+    assert s.lambda2 == pytest.approx(exact, abs=1e-12)
+    assert s.lambda_min == pytest.approx(math.cos(2 * math.pi * 5 / m), abs=1e-9)  # the torus minimum
+    with pytest.warns(SLTWarning, match="LOBPCG stopped"):
+        assert Lt.spectral_gap(g, tol=1e-30).warnings
 
 
 def test_continuum_limit_ratio_survives_node_weight_vanishes():
