@@ -4,7 +4,7 @@
 x drawn from a chosen distribution and the data generated at a true parameter w₀.  Its loss
 is the average negative log-likelihood
 
-    L_n(w) = (1/n) Σ_i [ (y_i − f(w, x_i))² / (2σ²) + ½ log(2πσ²) ],
+    L_n(w) = (1/n) Σ_i [ (y_i − f(w, x_i))² / (2σ²) + ½ log(2πσ²) ]     (σ = ``loss_noise``),
 
 compiled (with its sympy gradient) into the kernel module of :mod:`slt._codegen`, so the
 samplers of :mod:`slt.sampling` run SGLD on the real finite-data loss, full batch or with
@@ -83,7 +83,10 @@ class Regression:
     w_true : true parameter w₀ (default: the origin).
     x_dist : "normal" (x ~ N(0, x_scale²)) or "uniform" (x ~ U(−x_scale, x_scale)), per input.
     x_scale : scale of the inputs.
-    noise : σ > 0.
+    noise : σ > 0, the noise of the data.
+    loss_noise : σ_L > 0 of the likelihood in the loss (default: ``noise``, the
+        well-specified model).  ``loss_noise=sqrt(1/2)`` makes L_n the mean squared error
+        plus a constant, the loss devinterp uses.
     inputs : names of the input symbols.
     parameters : names of the parameters, in order (default: every other symbol of f);
         may include parameters f does not depend on, e.g. ``Regression("x*w2",
@@ -105,6 +108,7 @@ class Regression:
     x_dist: str = "normal"
     x_scale: float = 2.0
     noise: float = 1.0
+    loss_noise: float | None = None
     inputs: tuple[str, ...] = ("x",)
     parameters: tuple[str, ...] | None = None
     f: sp.Expr = field(init=False, repr=False, compare=False)
@@ -126,7 +130,9 @@ class Regression:
             raise ValueError(f"n must be an integer >= 1, got {self.n!r}")
         if self.x_dist not in X_DISTRIBUTIONS:
             raise ValueError(f"x_dist must be one of {X_DISTRIBUTIONS}, got {self.x_dist!r}")
-        for name in ("x_scale", "noise"):
+        if self.loss_noise is None:
+            object.__setattr__(self, "loss_noise", self.noise)
+        for name in ("x_scale", "noise", "loss_noise"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"{name} must be a positive finite number, got {v!r}")
@@ -167,7 +173,7 @@ class Regression:
     @cached_property
     def kernels(self) -> ModuleType:
         """Compiled module: energy/grad = L_n over rows ``idx[:nidx]`` of ``data``, plus samplers."""
-        src = _regression_source(self._residual(), self.params, self.input_symbols, self.noise)
+        src = _regression_source(self._residual(), self.params, self.input_symbols, self.loss_noise)
         return _codegen.load_module(src, tag="reg")
 
     def loss(self, w: Sequence[float], rows: np.ndarray | None = None) -> float:
@@ -215,7 +221,7 @@ class Regression:
         for monom, coeff in poly.terms():
             mom = sp.Mul(*[_x_moment(k, self.x_dist, self.x_scale) for k in monom])
             total += coeff * mom
-        expr = sp.expand(total / (2 * sp.nsimplify(self.noise) ** 2))
+        expr = sp.expand(total / (2 * sp.nsimplify(self.loss_noise) ** 2))
         return Potential.from_expr(expr, self.params, name=f"K of {self.f}", point=self.w_true,
                                    reference=f"population loss of y = {self.f} + N(0, {self.noise}²), x ~ {self.x_dist}({self.x_scale})")
 
@@ -239,7 +245,7 @@ class Regression:
             for mb, cb in terms:
                 quad += ca * cb * moment(tuple(a + b for a, b in zip(ma, mb)), 0)
         quad += moment((0,) * len(self.input_symbols), 2)
-        s2 = sp.nsimplify(self.noise) ** 2
-        expr = sp.expand(quad / (2 * s2)) + sp.Float(0.5 * math.log(2 * math.pi * self.noise**2), 17)
+        s2 = sp.nsimplify(self.loss_noise) ** 2
+        expr = sp.expand(quad / (2 * s2)) + sp.Float(0.5 * math.log(2 * math.pi * self.loss_noise**2), 17)
         return Potential.from_expr(expr, self.params, name=f"L_n of {self.f}", point=self.w_true,
                                    reference=f"empirical loss, n={self.n}")

@@ -142,8 +142,8 @@ class Potential:
     name : str
         Short label for tables and figures.
     lam, m : sympy.Rational, int or None
-        Learning coefficient (RLCT) and multiplicity of V at ``point`` under a uniform
-        prior: vol{V < ε} ≈ c ε^λ (−log ε)^(m−1) near ``point``.
+        Learning coefficient (RLCT) and multiplicity of V at ``point`` under the prior
+        (uniform unless ``prior_exponents``): vol_φ{V < ε} ≈ c ε^λ (−log ε)^(m−1) near ``point``.
     point : tuple of float
         The (singular) point that ``lam``/``m`` refer to; defaults to the origin.
     reference : str
@@ -151,6 +151,9 @@ class Potential:
     branches : tuple of (point, direction)
         The zero set as straight lines through ``point`` along ``direction`` (library
         potentials in 2-D); used by :func:`slt.gibbs.regular_density`.
+    prior_exponents : tuple of float or None
+        h with prior φ(x) ∝ ∏ |x_i|^(h_i) (Watanabe 2009, normal-crossing form); ``lam``/``m``
+        refer to it.  Only :mod:`slt.estimators` uses it (``kernels`` and the samplers see V).
     """
 
     expr: sp.Expr
@@ -161,6 +164,7 @@ class Potential:
     point: tuple[float, ...] | None = None
     reference: str = field(default="", compare=False)
     branches: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...] = ()
+    prior_exponents: tuple[float, ...] | None = None
 
     @classmethod
     def from_expr(
@@ -174,6 +178,7 @@ class Potential:
         point: Sequence[float] | None = None,
         reference: str = "",
         branches: Sequence[tuple[Sequence[float], Sequence[float]]] = (),
+        prior_exponents: Sequence[float] | None = None,
     ) -> "Potential":
         """Build a potential from a string or sympy expression.
 
@@ -189,6 +194,9 @@ class Potential:
         pt = tuple(float(c) for c in point) if point is not None else (0.0,) * len(syms)
         if len(pt) != len(syms):
             raise ValueError(f"point has {len(pt)} coordinates but the potential has {len(syms)} variables")
+        h = None if prior_exponents is None else tuple(float(v) for v in prior_exponents)
+        if h is not None and (len(h) != len(syms) or not all(math.isfinite(v) and v >= 0 for v in h)):
+            raise ValueError(f"prior_exponents must be {len(syms)} finite numbers >= 0, got {prior_exponents!r}")
         return cls(
             expr=parsed,
             variables=syms,
@@ -198,6 +206,7 @@ class Potential:
             point=pt,
             reference=reference,
             branches=tuple((tuple(map(float, p)), tuple(map(float, d))) for p, d in branches),
+            prior_exponents=h,
         )
 
     @property
@@ -252,19 +261,29 @@ def _symbols(dim: int) -> tuple[sp.Symbol, ...]:
     return tuple(sp.Symbol(n) for n in _default_names(dim))
 
 
-def normal_crossing(k: Sequence[int], *, c: float = 1.0) -> Potential:
-    """V = c ∏ w_i^(2 k_i): λ = min_i 1/(2 k_i), m = #argmin (Watanabe 2009, Thm 2.4)."""
+def normal_crossing(k: Sequence[int], *, c: float = 1.0, h: Sequence[int] | None = None) -> Potential:
+    """V = c ∏ w_i^(2 k_i), prior ∏ |w_i|^(h_i): λ = min_i (h_i+1)/(2 k_i), m = #argmin.
+
+    Watanabe (2009), Thm 2.4 (normal-crossing form of the zeta function); ``h=None`` is
+    the uniform prior (h = 0).
+    """
     k = [int(v) for v in k]
     if not k or min(k) < 1:
         raise ValueError(f"normal_crossing needs exponents k_i >= 1, got {k}")
+    hs = [0] * len(k) if h is None else [int(v) for v in h]
+    if len(hs) != len(k) or min(hs) < 0:
+        raise ValueError(f"normal_crossing needs one prior exponent h_i >= 0 per variable, got {h}")
     syms = _symbols(len(k))
     expr = sp.nsimplify(c) * sp.Mul(*[s ** (2 * ki) for s, ki in zip(syms, k)])
-    kmax = max(k)
+    ratios = [sp.Rational(hi + 1, 2 * ki) for hi, ki in zip(hs, k)]
+    lam = min(ratios)
+    name = "normal crossing " + "·".join(f"{s}^{2 * ki}" for s, ki in zip(syms, k))
+    if h is not None:
+        name += ", prior " + "·".join(f"|{s}|^{hi}" for s, hi in zip(syms, hs) if hi)
     return Potential.from_expr(
-        expr, syms, name="normal crossing " + "·".join(f"{s}^{2 * ki}" for s, ki in zip(syms, k)),
-        lam=sp.Rational(1, 2 * kmax), m=k.count(kmax),
-        reference="Watanabe (2009), normal crossing rule with uniform prior",
-        branches=_axes(len(k)),
+        expr, syms, name=name, lam=lam, m=ratios.count(lam),
+        reference="Watanabe (2009), normal crossing rule λ = min (h_i+1)/(2k_i)",
+        branches=_axes(len(k)), prior_exponents=None if h is None else hs,
     )
 
 

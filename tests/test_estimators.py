@@ -66,12 +66,15 @@ def test_llc_from_traces_warns_once_and_stores():
     assert any("negative" in w for w in res.warnings) and any("trend" in w for w in res.warnings)
 
 
-@pytest.mark.parametrize("bad, match", [(np.ones(10), "shape"), (np.full((2, 8), np.nan), "NaN")])
+@pytest.mark.parametrize("bad, match", [(np.ones(10), "shape"), (np.full((2, 8), np.nan), "NaN"),
+                                        (np.ones((2, 3)), "num_draws")])
 def test_llc_from_traces_rejects_bad_traces(bad, match):
     with pytest.raises(ValueError, match=match):
         llc_from_traces(bad, 0.0, CFG)
     with pytest.raises(ValueError, match="init_loss"):
         llc_from_traces(np.ones((2, 8)), float("nan"), CFG)
+    with pytest.raises(ValueError, match="num_draws"):  # before any sampling
+        estimate_llc(QUASI, nbeta=1e4, step_size=1e-4, num_draws=2)
 
 
 @pytest.mark.parametrize("field, value", [("nbeta", 0.0), ("gamma", -1.0), ("step_size", float("inf")),
@@ -117,6 +120,65 @@ def test_quadrature_against_closed_forms():
         exact_tempered_expectation(P.harmonic([1.0] * 4), 1e4, (-1, 1))
     with pytest.raises(ValueError, match="outside"):
         exact_tempered_expectation(QUASI, 1e4, (1, 2))
+
+
+def test_quadrature_with_prior_exponents():
+    """φ ∝ |y|^h on quasi-homogeneous V: nβ E[V] = Σ (h_i + 1)/(2 k_i) exactly; ignoring φ fails."""
+    V1 = P.Potential.from_expr("x**4", prior_exponents=[2])
+    assert exact_tempered_expectation(V1, 1e4, (-3, 3)) == pytest.approx(3 / 4, abs=1e-6)
+    V2 = P.Potential.from_expr("x**2 + y**4", prior_exponents=[0, 2])
+    assert exact_tempered_expectation(V2, 1e4, (-3, 3)) == pytest.approx(1 / 2 + 3 / 4, abs=1e-6)
+    assert abs(exact_tempered_expectation(QUASI, 1e4, (-3, 3)) - 5 / 4) > 0.1
+    nc = P.normal_crossing([1, 2], h=[0, 2])  # λ = min(1/2, 3/4) = 1/2, m = 1 (uniform prior: 1/4)
+    assert (float(nc.lam), nc.m) == (0.5, 1) and float(P.normal_crossing([1, 2]).lam) == 0.25
+    assert (float(P.normal_crossing([1, 1], h=[1, 0]).lam), P.normal_crossing([1, 1], h=[1, 0]).m) == (0.5, 1)
+    with pytest.raises(ValueError, match="prior_exponents"):
+        exact_free_energy(nc, 1e3, gamma=1.0)
+    with pytest.raises(ValueError, match="prior_exponents"):
+        P.Potential.from_expr("x**2", prior_exponents=[-1])
+
+
+def test_llc_with_prior_exponents_hits_the_exact_value():
+    """Normal crossing x²y⁴ with prior |y|²: λ̂ within 3 se and 5% of the exact target (≈ 1/2).
+
+    The deliberately wrong handling, sampling without the prior, converges to ≈ 1/4 and fails.
+    """
+    V = P.normal_crossing([1, 2], h=[0, 2])
+    kw = dict(nbeta=1e4, step_size=3e-4, num_chains=64, num_draws=1000, num_burnin=4000, thin=4, seed=0)
+    res = quiet(estimate_llc, V, **kw)
+    exact = exact_tempered_expectation(V, 1e4, gamma=res.gamma)
+    assert res.exact == pytest.approx(exact) and 0.45 < exact < 0.5
+    assert abs(res.mean - exact) < 3 * res.se and abs(res.mean / exact - 1) < 0.05
+    wrong = quiet(estimate_llc, P.normal_crossing([1, 2]), **kw)
+    assert abs(wrong.mean - exact) > 3 * math.hypot(wrong.se, res.se)
+
+
+@pytest.mark.slow
+def test_cusp_quadrature_converges_to_a_nested_adaptive_reference():
+    """The cusp's thin curved valley: the refined tensor grid agrees with nested adaptive quadrature.
+
+    Reference: outer sinh grid in x, inner scipy ``quad`` in y split at the valley y = ±x^(3/2).
+    The fixed 1201² grid (the old default) is more than 1% off at nβ = 1e4 and fails.
+    """
+    from scipy.integrate import quad
+
+    nb, gamma = 1e4, 1.0
+    a = 0.01 / math.sqrt(nb)
+    u = np.linspace(-math.asinh(12 / a), math.asinh(12 / a), 801)
+    xs, wx = a * np.sinh(u), a * np.cosh(u) * (u[1] - u[0])
+    z = m = 0.0
+    for x, w in zip(xs, wx):
+        f = lambda y: math.exp(-nb * (y * y - x**3) ** 2 - 0.5 * gamma * (x * x + y * y))  # noqa: E731
+        edges = sorted({0.0, 12.0, *([math.sqrt(x**3)] if x > 0 else [])})
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            z += w * quad(f, lo, hi, limit=200, epsrel=1e-10)[0]
+            m += w * quad(lambda y: nb * (y * y - x**3) ** 2 * f(y), lo, hi, limit=200, epsrel=1e-10)[0]
+    reference = m / z
+    q = tempered_quadrature(P.cusp(), nb, gamma=gamma)
+    assert q.points_per_axis > 1201
+    assert nb * q.mean_v == pytest.approx(reference, rel=3e-3)
+    coarse = tempered_quadrature(P.cusp(), nb, gamma=gamma, points_per_axis=1201)
+    assert abs(nb * coarse.mean_v / reference - 1) > 0.01
 
 
 def test_improper_posterior_is_detected():

@@ -70,3 +70,17 @@ def test_free_parameter_and_bad_arguments():
         Regression("w1*sin(x)", n=5).empirical_potential()
     with pytest.raises(ValueError, match="coordinates"):
         M.loss([1.0])
+
+
+def test_loss_noise_gives_devinterps_mse_loss():
+    """loss_noise = √½: L_n = mean (y − f)² + ½ log π, K = E[x²] w1² w2² = 4 w1² w2² (data noise 0.25)."""
+    D = Regression("w1*w2*x", n=300, seed=2, noise=0.25, loss_noise=np.sqrt(0.5))
+    x, y = D.data[:, 0], D.data[:, 1]
+    assert np.std(y) == pytest.approx(0.25, rel=0.15)
+    w = np.array([0.4, -1.3])
+    assert D.loss(w) == pytest.approx(np.mean((y - w[0] * w[1] * x) ** 2) + 0.5 * np.log(np.pi), rel=1e-12)
+    assert D.loss(w) == pytest.approx(float(D.empirical_potential()(w)), rel=1e-12)
+    w1, w2 = sp.symbols("w1 w2")
+    assert sp.simplify(D.population_potential().expr - 4 * w1**2 * w2**2) == 0
+    with pytest.raises(ValueError, match="loss_noise"):
+        Regression("w1*x", n=10, loss_noise=0.0)

@@ -29,7 +29,10 @@ __all__ = [
     "wbic_from_losses",
     "ti_from_means",
     "default_nbeta",
+    "MIN_DRAWS",
 ]
+
+MIN_DRAWS = 4  # draws per chain the diagnostics need (split R-hat halves, trend-test quarters)
 
 
 def default_nbeta(n: int) -> float:
@@ -173,7 +176,7 @@ def llc_from_traces(loss_traces: np.ndarray, init_loss: float, config: LLCConfig
 
     Parameters
     ----------
-    loss_traces : (chains, draws) losses after burn-in (at least 4 draws).
+    loss_traces : (chains, draws) losses after burn-in (at least :data:`MIN_DRAWS` draws).
     init_loss : L(w*).
     config : the hyperparameters used.
     acceptance, exact : stored as is (see :class:`LLCResult`).
@@ -188,8 +191,11 @@ def llc_from_traces(loss_traces: np.ndarray, init_loss: float, config: LLCConfig
     1.5
     """
     traces = np.asarray(loss_traces, dtype=float)
-    if traces.ndim != 2 or traces.shape[1] < 4:
-        raise ValueError(f"loss_traces must be a (chains, draws >= 4) array, got shape {traces.shape}")
+    if traces.ndim != 2:
+        raise ValueError(f"loss_traces must be a (chains, draws) array, got shape {traces.shape}")
+    if traces.shape[1] < MIN_DRAWS:
+        raise ValueError(f"{traces.shape[1]} draws per chain are too few for the diagnostics (split R-hat, ESS, "
+                         f"trend test): raise num_draws to at least {MIN_DRAWS} (hundreds for a usable se)")
     if not np.all(np.isfinite(traces)):
         raise ValueError("loss_traces contain NaN or inf")
     init_loss = float(init_loss)

@@ -70,6 +70,9 @@ def tempered_mean_loss(model: Any, nbeta: float, *, gamma: float, center: Sequen
     Chains start from the Gaussian N(c, I/(γ + nβ)) (the prior at nβ → 0, near c for large
     nβ); ``step_size`` None picks the step with :func:`calibrate` (MALA, acceptance ≥ 0.9).
     """
+    if getattr(model, "prior_exponents", None) is not None:
+        raise ValueError(f"{model.name!r} has prior_exponents: WBIC and free energies here use the Gaussian "
+                         "prior N(center, I/γ) only")
     w = _w_star(model, center)
     if step_size is None:
         step_size = calibrate(model, w, nbeta=nbeta, gammas=(gamma,), sampler="mala", num_chains=num_chains,

@@ -20,11 +20,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
+import sympy as sp
 
 from slt import diagnostics
 from slt.errors import DivergenceError
-from slt.estimators.core import LLCConfig, LLCResult, default_nbeta, llc_from_traces
+from slt.estimators.core import MIN_DRAWS, LLCConfig, LLCResult, default_nbeta, llc_from_traces
 from slt.estimators.exact import ImproperPosteriorError, check_proper, exact_tempered_expectation
+from slt.potentials import Potential
 from slt.sampling import run
 from slt.sampling.driver import mala_acceptance
 from slt.sampling.rng import seed_to_int
@@ -78,11 +80,49 @@ def _proper_check_potential(model: Any):
     return model if hasattr(model, "expr") else None
 
 
+def _prior_exponents(model: Any) -> tuple[float, ...] | None:
+    h = getattr(model, "prior_exponents", None)
+    return tuple(h) if h is not None and any(h) else None
+
+
+def _sampling_model(model: Any, nbeta: float) -> Any:
+    """What the samplers run on: the model itself, or U/nβ = V − (1/nβ) Σ h_i log|w_i| for a prior.
+
+    A prior φ ∝ ∏ |w_i|^(h_i) (:attr:`slt.potentials.Potential.prior_exponents`) enters the
+    tempered density exp(−nβ V) φ as the potential V − (1/nβ) Σ h_i log|w_i|, sampled in the
+    original coordinates: the density is integrable, MALA stays exact (its Metropolis step
+    rejects the long jumps the h_i/w_i drift proposes near w_i = 0), and the localization
+    stays the Gaussian in w.  Flattening the prior instead (w = sign(u)|u|^(1/(h+1))) would
+    move the singularity into V, whose transformed gradient |u|^(2k/(h+1) − 1) is unbounded
+    whenever h + 1 > 2k.  The recorded losses are V, recomputed from the draws.
+    """
+    h = _prior_exponents(model)
+    if h is None:
+        return model
+    log_prior = sum(hi * sp.log(sp.Abs(v)) for hi, v in zip(h, model.variables) if hi)
+    return Potential.from_expr(model.expr - log_prior / sp.Float(nbeta, 17), model.variables,
+                               name=f"{model.name} (−log prior / nβ)", point=model.point)
+
+
+def _start(model: Any, w: np.ndarray, cfg: LLCConfig) -> np.ndarray:
+    """Chain starts: w*, moved by 1/√(nβ + γ) off w_i = 0 where a prior |w_i|^(h_i) vanishes."""
+    init = np.tile(w, (cfg.num_chains, 1))
+    h = _prior_exponents(model)
+    if h is not None:
+        off = (np.asarray(h) > 0) & (w == 0.0)
+        init[:, off] += 1.0 / math.sqrt(cfg.nbeta + cfg.gamma)
+    return init
+
+
 def _sample(model, w, cfg: LLCConfig, *, progress: bool):
-    return run(model, SAMPLERS[cfg.sampler], num_walkers=cfg.num_chains, num_steps=cfg.total_steps,
-               step_size=cfg.step_size / 2.0, init=np.tile(w, (cfg.num_chains, 1)), thin=cfg.thin, seed=cfg.seed,
-               nbeta=cfg.nbeta, gamma=cfg.gamma, center=w, batch_size=cfg.batch_size, hist_bins=0,
-               progress=progress)
+    target = _sampling_model(model, cfg.nbeta)
+    res = run(target, SAMPLERS[cfg.sampler], num_walkers=cfg.num_chains, num_steps=cfg.total_steps,
+              step_size=cfg.step_size / 2.0, init=_start(model, w, cfg), thin=cfg.thin, seed=cfg.seed,
+              nbeta=cfg.nbeta, gamma=cfg.gamma, center=w, batch_size=cfg.batch_size, hist_bins=0,
+              progress=progress)
+    if target is not model:
+        res = replace(res, energies=model(res.samples))
+    return res
 
 
 def _acceptance(model, w, cfg: LLCConfig, res) -> float:
@@ -90,8 +130,8 @@ def _acceptance(model, w, cfg: LLCConfig, res) -> float:
         return float(res.acceptance.mean())
     draws = res.samples[:, cfg.num_burnin // cfg.thin:]
     pick = draws[:, np.linspace(0, draws.shape[1] - 1, min(ACCEPTANCE_DRAWS, draws.shape[1])).astype(int)]
-    acc = mala_acceptance(model, pick, step_size=cfg.step_size / 2.0, nbeta=cfg.nbeta, gamma=cfg.gamma,
-                          center=w, seed=seed_to_int(cfg.seed) + 1)
+    acc = mala_acceptance(_sampling_model(model, cfg.nbeta), pick, step_size=cfg.step_size / 2.0, nbeta=cfg.nbeta,
+                          gamma=cfg.gamma, center=w, seed=seed_to_int(cfg.seed) + 1)
     return float(acc.mean())
 
 
@@ -100,6 +140,8 @@ def _config(nbeta, gamma, step_size, num_chains, num_draws, num_burnin, thin, sa
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
     if sampler == "mala" and batch_size is not None:
         raise ValueError(f"sampler 'mala' needs the full-batch loss; got batch_size={batch_size!r}")
+    if isinstance(num_draws, (int, np.integer)) and not isinstance(num_draws, bool) and num_draws < MIN_DRAWS:
+        raise ValueError(f"num_draws must be at least {MIN_DRAWS} for the diagnostics (R-hat, ESS, trend), got {num_draws!r}")
     return LLCConfig(nbeta=nbeta, gamma=gamma, step_size=step_size, num_chains=num_chains,
                      num_draws=num_draws, num_burnin=num_burnin, thin=thin, sampler=sampler,
                      seed=None if seed is None else seed_to_int(seed), batch_size=batch_size)
@@ -154,7 +196,9 @@ def estimate_llc(
     Parameters
     ----------
     model : a :class:`slt.potentials.Potential` (the loss is V itself) or a toy model such
-        as :class:`slt.models.Regression` (the loss is L_n on its data).
+        as :class:`slt.models.Regression` (the loss is L_n on its data).  A Potential with
+        ``prior_exponents`` h is sampled from exp(−nβ V − (γ/2)|w − w*|²) ∏ |w_i|^(h_i)
+        (see :func:`_sampling_model`); chains start 1/√(nβ + γ) off the zeros of the prior.
     w_star : the point (default: ``model.point``, the singular point or true parameter).
     nbeta : nβ (default n/log n for models with a sample size n; required for potentials).
     gamma : localization γ ≥ 0. With γ = 0 a posterior that does not normalise (unbounded
