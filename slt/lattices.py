@@ -36,7 +36,7 @@ import scipy.sparse.linalg as spla
 
 from slt.errors import SLTWarning
 from slt.sampling.driver import NUM_TILES
-from slt.sampling.rng import seed_to_int, stream_keys, uniform
+from slt.sampling.rng import next_u64, seed_to_int, stream_keys, uniform
 
 _TILE_BYTES = 1 << 27  # memory cap for the per-tile visit counters (128 MiB)
 _DENSE_MAX = 2000  # graphs up to this size get dense eigenvalues (exact, no iteration)
@@ -594,39 +594,84 @@ def _pick(cum: np.ndarray, lo: int, hi: int, target: float) -> int:
     return min(lo, last)
 
 
+_GROUP = 16  # walkers of a tile advanced in lock-step: their independent chains overlap in the CPU
+_LO32 = np.uint64(0xFFFFFFFF)
+_S32 = np.uint64(32)
+_ONE = np.uint64(1)
+_TWO32 = np.uint64(1 << 32)
+
+
+@nb.njit(inline="always", cache=True)
+def _below(s: np.uint64, z: np.uint64, deg: np.uint64) -> tuple[np.uint64, np.uint64]:
+    """Uniform integer in [0, deg) from the high 32 bits of ``z`` (Lemire 2019, exact).
+
+    m = x·deg with x = z >> 32; m >> 32 is uniform once the few x with (m mod 2³²) below
+    2³² mod deg are rejected (probability < deg/2³²); a rejection draws again from ``s``.
+    """
+    m = (z >> _S32) * deg
+    if (m & _LO32) < deg:
+        t = (_TWO32 - deg) % deg
+        while (m & _LO32) < t:
+            s, z = next_u64(s)
+            m = (z >> _S32) * deg
+    return s, m >> _S32
+
+
 @nb.njit(parallel=True, cache=True)
-def _walk(indptr, indices, cum, start_cum, start, keys, num_steps, burnin, lazy, slot,
+def _walk(indptr, targets, cum, start_cum, start, keys, num_steps, burnin, stay, slot,
           counts, tracked, final):
-    """Advance every walker; tile t owns walkers t, t + T, t + 2T, ... and counts[t]."""
+    """Advance every walker; tile t owns walkers t, t + T, t + 2T, ... and counts[t].
+
+    One 64-bit draw z per step: the walker holds when (z mod 2³²) < ``stay`` and otherwise
+    moves to neighbour number ⌊(z >> 32)·deg / 2³²⌋ (:func:`_below`; a weighted move draws a
+    uniform u and searches the cumulative weights).  A tile advances its walkers in groups
+    of ``_GROUP``, step by step, so consecutive steps of different walkers run in parallel.
+    ``indptr`` and ``targets`` are uint64 so that indexing needs no negative-index fix-up.
+    """
     n_tiles = counts.shape[0]
     W = keys.shape[0]
     weighted = cum.shape[0] > 0
-    move = 1.0 - lazy
+    num_edges = indptr[-1]
     for t in nb.prange(n_tiles):
         cnt = counts[t]
-        for w in range(t, W, n_tiles):
-            s = keys[w]
-            if start >= 0:
-                v = start
-            else:  # a draw from the stationary law: ∝ strength
-                s, u = uniform(s)
-                v = _pick(start_cum, 0, start_cum.shape[0], u * start_cum[-1])
+        st = np.empty(_GROUP, dtype=np.uint64)
+        pos = np.empty(_GROUP, dtype=np.uint64)
+        for first in range(t, W, n_tiles * _GROUP):
+            size = min(_GROUP, (W - first + n_tiles - 1) // n_tiles)
+            for j in range(size):
+                s = keys[first + j * n_tiles]
+                if start >= 0:
+                    pos[j] = start
+                else:  # a draw from the stationary law: ∝ strength
+                    s, u = uniform(s)
+                    pos[j] = _pick(start_cum, 0, start_cum.shape[0], u * start_cum[-1])
+                st[j] = s
             for step in range(burnin + num_steps):
-                s, u = uniform(s)
-                if u >= lazy:
-                    u = (u - lazy) / move  # uniform on [0, 1) again, given a move
+                record = step >= burnin
+                for j in range(size):
+                    s, z = next_u64(st[j])
+                    v = pos[j]
                     a = indptr[v]
-                    b = indptr[v + 1]
+                    b = indptr[v + _ONE]
                     if weighted:
-                        base = cum[a - 1] if a > 0 else 0.0
-                        v = indices[_pick(cum, a, b, base + u * (cum[b - 1] - base))]
+                        if (z & _LO32) >= stay:
+                            s, u = uniform(s)
+                            lo, hi = np.int64(a), np.int64(b)
+                            base = cum[lo - 1] if lo > 0 else 0.0
+                            v = targets[_pick(cum, lo, hi, base + u * (cum[hi - 1] - base))]
                     else:
-                        v = indices[a + np.int64(u * (b - a))]
-                if step >= burnin:
-                    cnt[v] += 1
-                    if slot[v] >= 0:
-                        tracked[w, slot[v]] += 1
-            final[w] = v
+                        s, k = _below(s, z, b - a)
+                        # targets[E + v] = v: a hold is a move to slot E + v, chosen without a
+                        # branch (a coin flip is unpredictable)
+                        v = targets[num_edges + v if (z & _LO32) < stay else a + k]
+                    st[j] = s
+                    pos[j] = v
+                    if record:
+                        cnt[v] += 1
+                        if slot[v] >= 0:
+                            tracked[first + j * n_tiles, slot[v]] += 1
+            for j in range(size):
+                final[first + j * n_tiles] = pos[j]
 
 
 @dataclass(frozen=True)
@@ -720,7 +765,9 @@ def simulate_walk(G, *, num_walkers: int, num_steps: int, lazy: float = 0.0, bur
     counts = np.zeros((tiles, n), dtype=np.int64)
     tracked = np.zeros((num_walkers, len(track)), dtype=np.int64)
     final = np.empty(num_walkers, dtype=np.int64)
-    _walk(g.indptr, g.indices, cum, start_cum, start_i, keys, int(num_steps), int(burnin), float(lazy),
+    stay = np.uint64(round(lazy * 2**32))  # holding probability stay / 2³²
+    targets = np.concatenate([g.indices, np.arange(n)]).astype(np.uint64)  # neighbours, then each node
+    _walk(g.indptr.astype(np.uint64), targets, cum, start_cum, start_i, keys, int(num_steps), int(burnin), stay,
           slot, counts, tracked, final)
     total = counts.sum(axis=0)
     labels = g.labels()
