@@ -16,7 +16,9 @@ This module makes that exact, measurable and general:
   one counter-based RNG stream per walker (bit-identical for any thread count), simple or
   lazy, visit counts accumulated without storing paths;
 - exact answers: :func:`stationary_distribution`, :func:`spectral_gap` (with relaxation and
-  mixing-time bounds), :func:`expected_return_time` (Kac), and :func:`continuum_limit`.
+  mixing-time bounds; AMG-preconditioned LOBPCG on large graphs), :func:`glued_tori_lambda2`
+  (the closed form it is checked against), :func:`expected_return_time` (Kac), and
+  :func:`continuum_limit`.
 
 Every function taking a graph accepts a networkx graph or a :class:`CSRGraph` (the form the
 large builders return with ``sparse=True``, so a million-node lattice never needs networkx).
@@ -552,6 +554,30 @@ def spectral_gap(G, *, lazy: float = 0.0, weight: str | None = None, eps: float 
         warnings=tuple(m for m in msgs if m))
 
 
+def glued_tori_lambda2(n: int, dim: int) -> float:
+    """Exact λ₂ of the simple walk on two (or more) copies of the torus Z_n^dim glued at a point.
+
+    Modes symmetric under permuting the copies are torus modes, with eigenvalues
+    μ_a = (1/dim) Σ_i cos(2π a_i / n); the others vanish at the junction, so they are the
+    eigenvalues of the torus walk killed at the origin: the roots of the rank-one secular
+    equation Σ_a 1/(λ − μ_a) = 0 (Golub 1973).  By interlacing its top root lies in (μ₂, 1)
+    and is λ₂; with x = 1 − λ and d_a = 1 − μ_a it solves 1/x = Σ_{a≠0} 1/(d_a − x).
+    The graph is ``glued_tori(n, [(0, .., dim-1), (dim, .., 2 dim-1)])``.
+    """
+    from scipy.optimize import brentq
+
+    if not isinstance(n, (int, np.integer)) or n < 3 or not isinstance(dim, (int, np.integer)) or dim < 1:
+        raise ValueError(f"need an int side n >= 3 and dim >= 1, got n={n!r}, dim={dim!r}")
+    c = np.cos(2 * np.pi * np.arange(n) / n)
+    mu = c
+    for _ in range(dim - 1):
+        mu = (mu[:, None] + c[None, :]).ravel()
+    d, mult = np.unique(np.round(1 - mu / dim, 15), return_counts=True)
+    d, mult = d[1:], mult[1:]  # drop the constant mode (d = 0)
+    x = brentq(lambda x: np.sum(mult / (d - x)) - 1 / x, d[0] * 1e-12, d[0] * (1 - 1e-12), xtol=1e-300, rtol=1e-15)
+    return float(1 - x)
+
+
 _LOBPCG_MAXITER = 500
 
 
@@ -715,7 +741,7 @@ def simulate_walk(G, *, num_walkers: int, num_steps: int, lazy: float = 0.0, bur
     """Run ``num_walkers`` independent (lazy) random walks on ``G`` and count the visits.
 
     Each step a walker stays put with probability ``lazy``, otherwise moves to a neighbour
-    chosen uniformly (or ∝ edge weight).  The graph is converted once to CSR arrays; the
+    chosen uniformly (or ∝ edge weight; the uniform choice is exact, by Lemire's rejection).  The graph is converted once to CSR arrays; the
     ensemble runs in a numba ``prange`` loop over fixed walker tiles, walker ``w`` drawing
     from its own counter-based stream (:mod:`slt.sampling.rng`), so the counts are
     bit-identical for any number of threads.  Paths are never stored: every position after
@@ -725,7 +751,8 @@ def simulate_walk(G, *, num_walkers: int, num_steps: int, lazy: float = 0.0, bur
     ----------
     G : networkx graph or CSRGraph, connected and non-empty.
     num_walkers, num_steps : ensemble size and recorded steps per walker.
-    lazy : holding probability in [0, 1).
+    lazy : holding probability in [0, 1) (used as the nearest multiple of 2⁻³², which is
+        exact for dyadic values such as 1/2).
     burnin : steps per walker before counting.
     seed : int or numpy Generator.
     weight : edge attribute for a weighted walk.
@@ -765,7 +792,7 @@ def simulate_walk(G, *, num_walkers: int, num_steps: int, lazy: float = 0.0, bur
     counts = np.zeros((tiles, n), dtype=np.int64)
     tracked = np.zeros((num_walkers, len(track)), dtype=np.int64)
     final = np.empty(num_walkers, dtype=np.int64)
-    stay = np.uint64(round(lazy * 2**32))  # holding probability stay / 2³²
+    stay = np.uint64(min(round(lazy * 2**32), 2**32 - 1))  # holding probability stay / 2³²
     targets = np.concatenate([g.indices, np.arange(n)]).astype(np.uint64)  # neighbours, then each node
     _walk(g.indptr.astype(np.uint64), targets, cum, start_cum, start_i, keys, int(num_steps), int(burnin), stay,
           slot, counts, tracked, final)

@@ -10,10 +10,10 @@ import numba
 import numpy as np
 import pytest
 from scipy import stats
-from scipy.optimize import brentq
 
 from slt import lattices as Lt
 from slt.errors import SLTWarning
+from slt.sampling.rng import next_u64, stream_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,27 +107,16 @@ def test_spectral_gap_closed_forms():
     assert r.lambda_min == pytest.approx(lmin, abs=1e-9)
 
 
-def _glued_tori_lambda2(m: int) -> float:
-    """λ₂ of two 3-d tori of side m glued at a point, from the torus spectrum alone.
-
-    Modes even under swapping the tori are torus modes; odd ones vanish at the junction, so
-    they are the eigenvalues of the torus walk killed at the origin: the roots of
-    Σ_k 1/(λ − μ_k) = 0 over the torus eigenvalues μ_k = (cos 2πa/m + cos 2πb/m + cos 2πc/m)/3
-    (a rank-one secular equation).  With x = 1 − λ the top root solves 1/x = Σ_{k≠0} 1/(d_k − x).
-    """
-    c = np.cos(2 * np.pi * np.arange(m) / m)
-    d = np.sort(1 - (c[:, None, None] + c[None, :, None] + c[None, None, :]).ravel() / 3)[1:]
-    x = brentq(lambda x: -1 / x + np.sum(1 / (d - x)), 1e-15, d[0] * (1 - 1e-12), xtol=1e-300, rtol=1e-15)
-    return 1 - x
-
-
-def test_spectral_gap_glued_tori_against_secular_equation():
+def test_spectral_gap_glued_tori_against_secular_equation(monkeypatch):
     small = Lt.glued_tori(7, [(0, 1, 2), (3, 4, 5)], sparse=True)  # 685 nodes: dense eigenvalues
-    assert Lt.spectral_gap(small).lambda2 == pytest.approx(_glued_tori_lambda2(7), abs=1e-12)
+    assert Lt.spectral_gap(small).lambda2 == pytest.approx(Lt.glued_tori_lambda2(7, 3), abs=1e-12)
+    # two 9-cycles at a node: the killed cycle is a path of 8 nodes, top eigenvalue cos(π/9)
+    assert Lt.glued_tori_lambda2(9, 1) == pytest.approx(math.cos(math.pi / 9), abs=1e-12)
+    assert Lt.spectral_gap(Lt.glued_tori(9, [(0,), (1,)])).lambda2 == pytest.approx(math.cos(math.pi / 9), abs=1e-12)
     m = 11  # 2661 nodes: LOBPCG + AMG; odd side, so not bipartite and λ_min comes from Lanczos
     g = Lt.glued_tori(m, [(0, 1, 2), (3, 4, 5)], sparse=True)
     assert g.num_nodes > Lt._DENSE_MAX
-    exact = _glued_tori_lambda2(m)
+    exact = Lt.glued_tori_lambda2(m, 3)
     torus_lambda2 = (2 + math.cos(2 * math.pi / m)) / 3
     assert 1 - exact < 0.1 * (1 - torus_lambda2)  # the junction bottleneck, not a torus mode
     r = Lt.spectral_gap(g, lazy=0.5)
@@ -135,8 +124,9 @@ def test_spectral_gap_glued_tori_against_secular_equation():
     s = Lt.spectral_gap(g)
     assert s.lambda2 == pytest.approx(exact, abs=1e-12)
     assert s.lambda_min == pytest.approx(math.cos(2 * math.pi * 5 / m), abs=1e-9)  # the torus minimum
+    monkeypatch.setattr(Lt, "_LOBPCG_MAXITER", 2)  # too few iterations for tol: a warning
     with pytest.warns(SLTWarning, match="LOBPCG stopped"):
-        assert Lt.spectral_gap(g, tol=1e-30).warnings
+        assert Lt.spectral_gap(g).warnings
 
 
 def test_continuum_limit_ratio_survives_node_weight_vanishes():
@@ -166,6 +156,25 @@ def test_junction_ratio_equals_k_and_a_wrong_walker_fails(k):
     assert west.covers(exact_wrong)
     if k > 1:
         assert not west.covers(k)
+
+
+def test_neighbour_index_is_exactly_uniform():
+    # deg = 3·2³⁰: ⌊x·deg / 2³²⌋ hits k ≡ 0 (mod 3) twice as often as the others unless the
+    # 2³² mod deg = 2³⁰ low products are rejected (Lemire); with rejection k mod 3 is uniform
+    deg = np.uint64(3 << 30)
+    draws = [(s, np.uint64(next_u64(s)[1])) for s in stream_keys(5, 30_000)]
+    exact = np.array([int(Lt._below(s, z, deg)[1]) % 3 for s, z in draws])
+    assert stats.chisquare(np.bincount(exact, minlength=3)).pvalue > 1e-3
+    naive = np.array([((int(z) >> 32) * int(deg) >> 32) % 3 for _, z in draws])
+    assert stats.chisquare(np.bincount(naive, minlength=3)).pvalue < 1e-10
+
+
+def test_one_lazy_step_from_a_hub():
+    G = nx.star_graph(7)  # hub 0 with 7 leaves: hold with prob. 0.3, else each leaf 0.1
+    res = Lt.simulate_walk(G, num_walkers=70_000, num_steps=1, lazy=0.3, start=0, seed=9)
+    obs = np.bincount(res.final, minlength=8)
+    assert stats.chisquare(obs, np.r_[0.3, np.full(7, 0.1)] * obs.sum()).pvalue > 1e-3
+    assert stats.chisquare(obs, np.r_[0.33, np.full(7, 0.67 / 7)] * obs.sum()).pvalue < 1e-6
 
 
 def test_karate_frequencies_match_degree_law_chi_square():
@@ -251,6 +260,8 @@ def test_error_paths():
         Lt.torus((2, 5))
     with pytest.raises(ValueError, match="components"):
         Lt.glued_tori(5, [])
+    with pytest.raises(ValueError, match="side n >= 3"):
+        Lt.glued_tori_lambda2(2, 3)
     with pytest.raises(ValueError, match="weights"):
         Lt.to_csr(nx.Graph([(0, 1, {"w": -1.0})]), "w")
     with pytest.raises(ValueError, match="multigraph"):
