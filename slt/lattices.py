@@ -643,21 +643,64 @@ def _below(s: np.uint64, z: np.uint64, deg: np.uint64) -> tuple[np.uint64, np.ui
     return s, m >> _S32
 
 
+@nb.njit(inline="always", cache=True)
+def _advance(indptr, targets, cum, stay, s, v, mode):
+    """One step of one walker (counter ``s``, node ``v``); ``mode`` (a constant at each call
+    site, so the compiler drops the other branches): 0 simple, 1 lazy, 2 weighted.
+
+    One 64-bit draw z: the walker holds when (z mod 2³²) < ``stay`` and otherwise moves to
+    neighbour number ⌊(z >> 32)·deg / 2³²⌋ (:func:`_below`); a weighted move draws a uniform
+    u and searches the cumulative weights.  ``targets`` holds the neighbour lists, then each
+    node itself at E + v, so a lazy hold is the move to slot E + v, chosen without a branch
+    (a coin flip is unpredictable).
+    """
+    s, z = next_u64(s)
+    a = indptr[v]
+    b = indptr[v + _ONE]
+    if mode == 2:
+        if (z & _LO32) >= stay:
+            s, u = uniform(s)
+            lo, hi = np.int64(a), np.int64(b)
+            base = cum[lo - 1] if lo > 0 else 0.0
+            v = targets[_pick(cum, lo, hi, base + u * (cum[hi - 1] - base))]
+        return s, v
+    s, k = _below(s, z, b - a)
+    if mode == 0:
+        return s, targets[a + k]
+    return s, targets[indptr[-1] + v if (z & _LO32) < stay else a + k]
+
+
+@nb.njit(inline="always", cache=True)
+def _advance_group(indptr, targets, cum, stay, num_steps, burnin, st, pos, size, cnt, tracked, first, stride,
+                   mode):
+    """``burnin`` uncounted then ``num_steps`` counted steps of walkers first + j·stride,
+    j < size, in lock-step (their independent chains overlap in the CPU pipeline).  Tracked
+    nodes are numbered first, so node v is tracked iff v < tracked.shape[1]."""
+    n_track = np.uint64(tracked.shape[1])
+    for _ in range(burnin):
+        for j in range(size):
+            st[j], pos[j] = _advance(indptr, targets, cum, stay, st[j], pos[j], mode)
+    for _ in range(num_steps):
+        for j in range(size):
+            s, v = _advance(indptr, targets, cum, stay, st[j], pos[j], mode)
+            st[j] = s
+            pos[j] = v
+            cnt[v] += 1
+            if v < n_track:
+                tracked[first + j * stride, v] += 1
+
+
 @nb.njit(parallel=True, cache=True)
-def _walk(indptr, targets, cum, start_cum, start, keys, num_steps, burnin, stay, slot,
-          counts, tracked, final):
+def _walk(indptr, targets, cum, start_cum, start, keys, num_steps, burnin, stay, counts, tracked, final):
     """Advance every walker; tile t owns walkers t, t + T, t + 2T, ... and counts[t].
 
-    One 64-bit draw z per step: the walker holds when (z mod 2³²) < ``stay`` and otherwise
-    moves to neighbour number ⌊(z >> 32)·deg / 2³²⌋ (:func:`_below`; a weighted move draws a
-    uniform u and searches the cumulative weights).  A tile advances its walkers in groups
-    of ``_GROUP``, step by step, so consecutive steps of different walkers run in parallel.
+    A tile moves its walkers in groups of ``_GROUP`` (:func:`_advance_group`); the step
+    (:func:`_advance`) is specialised to simple, lazy or weighted walks outside the loops.
     ``indptr`` and ``targets`` are uint64 so that indexing needs no negative-index fix-up.
     """
     n_tiles = counts.shape[0]
     W = keys.shape[0]
-    weighted = cum.shape[0] > 0
-    num_edges = indptr[-1]
+    mode = 2 if cum.shape[0] > 0 else 0 if stay == 0 else 1
     for t in nb.prange(n_tiles):
         cnt = counts[t]
         st = np.empty(_GROUP, dtype=np.uint64)
@@ -672,30 +715,15 @@ def _walk(indptr, targets, cum, start_cum, start, keys, num_steps, burnin, stay,
                     s, u = uniform(s)
                     pos[j] = _pick(start_cum, 0, start_cum.shape[0], u * start_cum[-1])
                 st[j] = s
-            for step in range(burnin + num_steps):
-                record = step >= burnin
-                for j in range(size):
-                    s, z = next_u64(st[j])
-                    v = pos[j]
-                    a = indptr[v]
-                    b = indptr[v + _ONE]
-                    if weighted:
-                        if (z & _LO32) >= stay:
-                            s, u = uniform(s)
-                            lo, hi = np.int64(a), np.int64(b)
-                            base = cum[lo - 1] if lo > 0 else 0.0
-                            v = targets[_pick(cum, lo, hi, base + u * (cum[hi - 1] - base))]
-                    else:
-                        s, k = _below(s, z, b - a)
-                        # targets[E + v] = v: a hold is a move to slot E + v, chosen without a
-                        # branch (a coin flip is unpredictable)
-                        v = targets[num_edges + v if (z & _LO32) < stay else a + k]
-                    st[j] = s
-                    pos[j] = v
-                    if record:
-                        cnt[v] += 1
-                        if slot[v] >= 0:
-                            tracked[first + j * n_tiles, slot[v]] += 1
+            if mode == 0:
+                _advance_group(indptr, targets, cum, stay, num_steps, burnin, st, pos, size, cnt, tracked, first,
+                               n_tiles, 0)
+            elif mode == 1:
+                _advance_group(indptr, targets, cum, stay, num_steps, burnin, st, pos, size, cnt, tracked, first,
+                               n_tiles, 1)
+            else:
+                _advance_group(indptr, targets, cum, stay, num_steps, burnin, st, pos, size, cnt, tracked, first,
+                               n_tiles, 2)
             for j in range(size):
                 final[first + j * n_tiles] = pos[j]
 
@@ -741,11 +769,12 @@ def simulate_walk(G, *, num_walkers: int, num_steps: int, lazy: float = 0.0, bur
     """Run ``num_walkers`` independent (lazy) random walks on ``G`` and count the visits.
 
     Each step a walker stays put with probability ``lazy``, otherwise moves to a neighbour
-    chosen uniformly (or ∝ edge weight; the uniform choice is exact, by Lemire's rejection).  The graph is converted once to CSR arrays; the
-    ensemble runs in a numba ``prange`` loop over fixed walker tiles, walker ``w`` drawing
-    from its own counter-based stream (:mod:`slt.sampling.rng`), so the counts are
-    bit-identical for any number of threads.  Paths are never stored: every position after
-    the first ``burnin`` steps adds one visit.
+    chosen uniformly (exactly, by Lemire's rejection) or ∝ edge weight.  The graph is
+    converted once to CSR arrays, the tracked nodes numbered first; the ensemble runs in a
+    numba ``prange`` loop over fixed walker tiles, walker ``w`` drawing from its own
+    counter-based stream (:mod:`slt.sampling.rng`), so the counts are bit-identical for any
+    number of threads.  Paths are never stored: every position after the first ``burnin``
+    steps adds one visit.
 
     Parameters
     ----------
@@ -767,7 +796,8 @@ def simulate_walk(G, *, num_walkers: int, num_steps: int, lazy: float = 0.0, bur
     Raises
     ------
     ValueError
-        Empty or disconnected graph, bad sizes, lazy ∉ [0, 1), unknown start or tracked node.
+        Empty or disconnected graph, bad sizes, lazy ∉ [0, 1), unknown start or tracked node,
+        a node tracked twice.
     """
     for name, val, least in (("num_walkers", num_walkers, 1), ("num_steps", num_steps, 1), ("burnin", burnin, 0)):
         if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < least:
@@ -777,26 +807,33 @@ def simulate_walk(G, *, num_walkers: int, num_steps: int, lazy: float = 0.0, bur
         raise ValueError("simulate_walk needs an undirected graph")
     msg = _warn_periodic(g, lazy)
     n = g.num_nodes
-    start_i = -1 if start is None else g.index(start)
+    if start is not None:
+        g.index(start)  # ValueError for an unknown node
     if track is None:
         track = tuple(g.label(i) for i in np.flatnonzero(g.junction)) if g.junction is not None else ()
     track = tuple(track)
-    slot = np.full(n, -1, dtype=np.int64)
-    for j, v in enumerate(track):
-        slot[g.index(v)] = j
-    cum = np.cumsum(g.weights) if g.weights is not None else np.empty(0)
-    start_cum = np.cumsum(g.strength())
+    ids = [g.index(v) for v in track]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"track lists a node twice: {track!r}")
+    order = np.concatenate([ids, np.setdiff1d(np.arange(n), ids)]).astype(np.int64)  # tracked nodes first
+    A = g.adjacency()[order][:, order].tocsr() if ids else g.adjacency()
+    A.sort_indices()
+    cum = np.cumsum(A.data) if g.weights is not None else np.empty(0)
+    start_cum = np.cumsum(g.strength()[order])
     s = seed_to_int(seed)
     keys = stream_keys(s, num_walkers)
     tiles = int(max(1, min(NUM_TILES, num_walkers, _TILE_BYTES // (8 * n))))
     counts = np.zeros((tiles, n), dtype=np.int64)
     tracked = np.zeros((num_walkers, len(track)), dtype=np.int64)
-    final = np.empty(num_walkers, dtype=np.int64)
+    final = np.empty(num_walkers, dtype=np.uint64)
     stay = np.uint64(min(round(lazy * 2**32), 2**32 - 1))  # holding probability stay / 2³²
-    targets = np.concatenate([g.indices, np.arange(n)]).astype(np.uint64)  # neighbours, then each node
-    _walk(g.indptr.astype(np.uint64), targets, cum, start_cum, start_i, keys, int(num_steps), int(burnin), stay,
-          slot, counts, tracked, final)
-    total = counts.sum(axis=0)
+    targets = np.concatenate([A.indices, np.arange(n)]).astype(np.uint64)  # neighbours, then each node
+    start_i = -1 if start is None else int(np.flatnonzero(order == g.index(start))[0])
+    _walk(A.indptr.astype(np.uint64), targets, cum, start_cum, start_i, keys, int(num_steps), int(burnin), stay,
+          counts, tracked, final)
+    total = np.empty(n, dtype=np.int64)
+    total[order] = counts.sum(axis=0)
+    final = order[final.astype(np.int64)]
     labels = g.labels()
     return WalkResult(dict(zip(labels, total.tolist())), total, labels, track, tracked, final,
                       int(num_walkers), int(num_steps), int(burnin), float(lazy), s, (msg,) if msg else ())

@@ -206,7 +206,8 @@ def test_lazy_walk_on_bipartite_graph_converges():
 
 def test_weighted_walk_matches_strength_law():
     G = nx.karate_club_graph()
-    res = Lt.simulate_walk(G, num_walkers=20_000, num_steps=80, start=0, weight="weight", seed=11)
+    res = Lt.simulate_walk(G, num_walkers=20_000, num_steps=80, start=0, weight="weight", seed=11, track=[33, 5])
+    assert [res.tracked[:, j].sum() for j in range(2)] == [res.visits[33], res.visits[5]]
     pi = Lt.stationary_vector(G, weight="weight")
     obs = np.bincount(res.final, minlength=len(pi))
     assert stats.chisquare(obs, pi * obs.sum()).pvalue > 1e-3
@@ -249,7 +250,7 @@ def test_error_paths():
     G = Lt.intersecting_cycles(2, 5)
     for kw, pat in [({"lazy": 1.0}, "lazy"), ({"lazy": -0.1}, "lazy"), ({"num_walkers": 0}, "num_walkers"),
                     ({"num_steps": 1.5}, "num_steps"), ({"burnin": -1}, "burnin"), ({"start": 99}, "node 99"),
-                    ({"track": ["x"]}, "node 'x'")]:
+                    ({"track": ["x"]}, "node 'x'"), ({"track": [1, 1]}, "twice")]:
         args = {"num_walkers": 2, "num_steps": 3, **kw}
         with pytest.raises(ValueError, match=pat):
             Lt.simulate_walk(G, **args)
