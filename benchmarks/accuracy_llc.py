@@ -48,7 +48,8 @@ def main(argv=None) -> int:
     cases = potential_cases(args.quick) + regression_cases(args.quick)
     if not args.quick:
         cases += [rrr_case(nbeta=nb) for nb in (1e4, 1e5, 1e6)]
-    rows = [run_case(c, seed=0) for c in cases]
+    extra = dict(num_chains=16, num_draws=300, num_burnin=1000, thin=1) if args.quick else {}
+    rows = [run_case(c, seed=0, **extra) for c in cases]
     head = (f"{'model':<40}{'λ':>7}{'m':>3}{'nβ':>9}{'γ':>5}{'exact K':>9}{'exact Ln':>9}{'λ̂':>8}{'se':>7}"
             f"{'z':>6}{'rel':>7}{'devi':>6}{'s':>6}")
     print(head)

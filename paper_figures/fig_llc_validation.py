@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
     args = ap.parse_args(argv)
-    extra = dict(num_chains=16, num_draws=300, num_burnin=1000) if args.quick else {}
+    extra = dict(num_chains=16, num_draws=300, num_burnin=1000, thin=1) if args.quick else {}
     rows = [run_case(c, seed=0, **extra) for c in potential_cases(args.quick) + regression_cases(args.quick)]
     save_json(Path(args.out) / f"{NAME}.json", rows)
 

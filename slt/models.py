@@ -153,6 +153,22 @@ class Regression:
         object.__setattr__(self, "input_symbols", ins)
         object.__setattr__(self, "data", np.ascontiguousarray(np.column_stack([x, y])))
 
+    @classmethod
+    def from_data(cls, formula: str | sp.Expr, x: np.ndarray, y: np.ndarray, **kwargs) -> "Regression":
+        """The model on a given data set (x: (n,) or (n, inputs), y: (n,)) instead of a generated one.
+
+        ``kwargs`` as for the constructor (``x_dist``/``x_scale``/``noise`` then only describe
+        the population the data are assumed to come from, for :meth:`population_potential`).
+        """
+        y = np.asarray(y, dtype=float).reshape(-1)
+        x = np.asarray(x, dtype=float).reshape(y.size, -1)
+        model = cls(formula, n=int(y.size), seed=0, **kwargs)
+        if x.shape[1] != len(model.input_symbols) or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+            raise ValueError(f"x must be finite with {len(model.input_symbols)} column(s) per row and y finite, "
+                             f"got shapes {np.shape(x)}, {np.shape(y)}")
+        object.__setattr__(model, "data", np.ascontiguousarray(np.column_stack([x, y])))
+        return model
+
     @property
     def dim(self) -> int:
         """Number of parameters."""
