@@ -585,15 +585,17 @@ def _laplacian_fiedler(S: sp.csr_array, phi: np.ndarray, tol: float) -> tuple[fl
     """Smallest eigenvalue ν₂ of 𝓛 = I − S on the complement of its null vector ``phi``.
 
     LOBPCG with block size 1 from a fixed random start, constrained to φ⊥ and preconditioned
-    by one V-cycle of smoothed aggregation built with φ as the near-null space.  Jacobi
-    prolongation smoothing uses row-wise (Gershgorin) weights on the finest level, where a
-    global spectral-radius estimate would dominate the set-up time.  Returns (ν₂, ‖𝓛x − ν₂x‖).
+    by one V-cycle of smoothed aggregation built with φ as the near-null space (exact, so
+    not improved by relaxation).  Every edge counts as a strong connection (no filtering:
+    the lattices' edges are all alike, and the preconditioner affects speed only), and Jacobi prolongation smoothing uses row-wise (Gershgorin)
+    weights on the finest level, where a global spectral-radius estimate would dominate the
+    set-up time.  Returns (ν₂, ‖𝓛x − ν₂x‖).
     """
     import pyamg
 
     n = S.shape[0]
     lap = (sp.eye_array(n, format="csr") - S).tocsr()
-    amg = pyamg.smoothed_aggregation_solver(lap, B=phi[:, None], improve_candidates=None,
+    amg = pyamg.smoothed_aggregation_solver(lap, B=phi[:, None], strength=None, improve_candidates=None,
                                             smooth=[("jacobi", {"weighting": "local"}), "jacobi"])
     x0 = np.random.default_rng(0).standard_normal((n, 1))
     with warnings.catch_warnings():  # convergence is judged below from the residual
