@@ -49,6 +49,7 @@ def test_digits_and_dln_data():
     T = dln_teacher([5, 4, 3], 2, seed=0)
     prod = T[1].weight @ T[0].weight
     assert torch.linalg.matrix_rank(prod) == 2
+    assert [int(torch.linalg.matrix_rank(layer.weight)) for layer in T] == [2, 2]  # every layer: deepest stratum
     X, y = dln_data(T, 20000, noise=0.5, seed=0)
     resid = y - T(X).detach()
     assert abs(float(resid.std()) - 0.5) < 0.01

@@ -81,6 +81,11 @@ def test_vmap_and_loop_agree(batch_size):
     np.testing.assert_allclose(a.final_w, b.final_w, rtol=1e-10, atol=1e-12)
     # chains differ from one another (own noise, own minibatches)
     assert not np.allclose(a.loss_traces[0], a.loss_traces[1])
+    # the estimate itself, with the auto step (curvature probe on the same generator)
+    kw.update(step_size="auto")
+    ra, rb = estimate_llc(model, (X, y), **kw), estimate_llc(model, (X, y), vectorize=False, **kw)
+    assert ra.config.step_size == rb.config.step_size
+    assert ra.mean == pytest.approx(rb.mean, rel=1e-10, abs=1e-12) and ra.se == pytest.approx(rb.se, rel=1e-8)
 
 
 def test_model_not_modified_and_init_loss():

@@ -199,15 +199,30 @@ def _check_positive(name: str, value, *, allow_zero: bool = False) -> float:
     return v
 
 
-def auto_step_size(sampler: str, nbeta: float, gamma: float, curvature: float, *, fraction: float = 0.2) -> float:
+def auto_step_size(
+    sampler: str,
+    nbeta: float,
+    gamma: float,
+    curvature: float,
+    *,
+    batch_size: int | None = None,
+    n: int | None = None,
+    fraction: float = 0.2,
+) -> float:
     """Step size from the stiffest direction of the localized potential, h = nβ λ_max + γ.
 
     SGLD on a quadratic of curvature h has stationary variance 1/(h (1 − εh/4)), so
     ε = ``fraction``/h inflates the stiffest direction's variance by ≈ fraction/4 (5% at the
-    default) and the others less. SGNHT integrates ``p`` with the same step, so it uses
-    ε = sqrt(fraction/h).
+    default) and the others less. A minibatch of ``batch_size`` out of ``n`` adds gradient
+    noise of covariance nβ² (1/b − 1/n) Σ per step, Σ the per-sample gradient covariance; for
+    a negative log-likelihood near a true parameter Σ ≈ H (Fisher = Hessian), so the noise
+    inflates the variance of a direction of curvature a by a further (εnβa/4)·nβ(1/b − 1/n)
+    (Welling & Teh 2011, Sec. 4). The rule therefore uses
+    h = nβ λ_max (1 + nβ(1/b − 1/n)) + γ, which keeps the total inflation at fraction/4.
+    SGNHT integrates ``p`` with the same step, so it uses ε = sqrt(fraction/h).
     """
-    h = nbeta * curvature + gamma
+    noise = 0.0 if batch_size is None or n is None or batch_size >= n else nbeta * (1.0 / batch_size - 1.0 / n)
+    h = nbeta * curvature * (1.0 + noise) + gamma
     if h <= 0:
         raise ValueError("step_size='auto' needs curvature: the loss is flat at w* and gamma=0; give step_size")
     if sampler == "sgld":
@@ -277,7 +292,7 @@ def sample_losses(
             raise ValueError(f"step_size={step_size!r}; give a positive number or 'auto'")
         auto_step_size(sampler, 1.0, 1.0, 0.0)  # reject samplers without an auto rule early
         curvature = net.top_curvature(w_star, X, y, seed=int(torch.randint(2**62, (1,), generator=gen, device=dev)))
-        step = auto_step_size(sampler, nbeta, gamma, curvature)
+        step = auto_step_size(sampler, nbeta, gamma, curvature, batch_size=batch_size, n=n)
     else:
         curvature = None
         step = _check_positive("step_size", step_size)
@@ -379,7 +394,9 @@ def estimate_llc(
     step_size : float or "auto"
         ε. "auto" (SGLD, SGNHT) estimates the top Hessian eigenvalue λ_max of L_n at w* by
         power iteration and takes ε = 0.2/(nβ λ_max + γ) for SGLD (≈5% variance inflation of
-        the stiffest direction; see :func:`auto_step_size`).
+        the stiffest direction), with nβ λ_max multiplied by 1 + nβ(1/b − 1/n) for minibatches
+        of b so that the minibatch gradient noise stays within the same budget (see
+        :func:`auto_step_size`).
     num_chains, num_draws, num_burnin, thin : ensemble and trace sizes.
     batch_size : int, optional
         Minibatch size per chain and step (None: full batch).

@@ -86,26 +86,29 @@ def dln_teacher(
     seed: int | np.random.Generator | None = None,
     dtype: torch.dtype = torch.float64,
 ) -> nn.Sequential:
-    """A deep linear network whose end-to-end matrix ``W_L ⋯ W_1`` has exactly rank ``rank``.
+    """A deep linear network whose layers ``W_i`` all have rank ``rank`` (so does the product).
 
-    Layers are drawn N(0, 1/d_in) and the first layer is projected onto a random
-    rank-``rank`` subspace of its outputs, so the product has rank ``rank`` (almost surely,
-    for ``rank <= min(widths)``). Its parameters are a true parameter of the data made by
-    :func:`slt.nn.data.dln_data`, where the exact learning coefficient is
-    ``slt.rlct.deep_linear_network(widths, rank).lam`` (Aoyagi 2024).
+    With a random orthonormal basis ``Q_j`` (``widths[j] × rank``) of a rank-``rank`` subspace
+    of every width, ``W_i = Q_{i+1} Q_{i+1}ᵀ G_i Q_i Q_iᵀ``, ``G_i`` drawn N(0, 1/d_in). This
+    is the most degenerate kind of true parameter of the data of :func:`slt.nn.data.dln_data`:
+    around it the loss is the regular rank-``rank`` part plus a deep linear network with target
+    zero in the excess widths, homogeneous, so its local learning coefficient is the global
+    ``slt.rlct.deep_linear_network(widths, rank).lam`` (Aoyagi 2024). A generic true parameter
+    (e.g. only the first layer rank-deficient, the others invertible) is a smooth point of the
+    true set where ``W ↦ W_L ⋯ W_1`` is a submersion: its local coefficient is the larger
+    d_0 d_L / 2.
     """
     widths = [int(w) for w in widths]
     if not 0 <= rank <= min(widths):
         raise ValueError(f"rank={rank}; must be in [0, min(widths)={min(widths)}]")
     model = deep_linear_network(widths, dtype=dtype)
     g = generator(seed)
+    bases = [torch.linalg.qr(torch.randn(h, rank, generator=g, dtype=dtype))[0] for h in widths]
     with torch.no_grad():
-        for layer in model:
+        for layer, q_in, q_out in zip(model, bases[:-1], bases[1:]):
             d_out, d_in = layer.weight.shape
-            layer.weight.copy_(torch.randn(d_out, d_in, generator=g, dtype=dtype) / d_in**0.5)
-        first = model[0].weight
-        basis = torch.linalg.qr(torch.randn(first.shape[0], rank, generator=g, dtype=dtype))[0]
-        first.copy_(basis @ (basis.T @ first))
+            G = torch.randn(d_out, d_in, generator=g, dtype=dtype) / d_in**0.5
+            layer.weight.copy_(q_out @ (q_out.T @ G @ q_in) @ q_in.T)
     return model
 
 
