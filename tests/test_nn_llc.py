@@ -200,3 +200,13 @@ def test_llc_trajectory_resumes(tmp_path, linear_problem):
     assert via_path.llc[0] == pytest.approx(full.llc[1])
     with pytest.raises(ValueError, match="model="):
         llc_trajectory([ckpts[0]], data, **{**kw, "model": None})
+
+
+def test_auto_step_budgets_minibatch_noise():
+    from slt.nn.llc import auto_step_size
+
+    full = auto_step_size("sgld", 100.0, 1.0, 2.0)
+    assert full == pytest.approx(0.2 / (100.0 * 2.0 + 1.0))
+    assert auto_step_size("sgld", 100.0, 1.0, 2.0, batch_size=1000, n=1000) == full  # b = n: no minibatch noise
+    # b = 10 of n = 1000: nβ λ_max scaled by 1 + nβ (1/b − 1/n) = 10.9
+    assert auto_step_size("sgld", 100.0, 1.0, 2.0, batch_size=10, n=1000) == pytest.approx(0.2 / (200.0 * 10.9 + 1.0))

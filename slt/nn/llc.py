@@ -621,11 +621,25 @@ def llc_along_training(
 
 
 def dln_llc(
-    widths, rank: int, *, n: int = 10000, noise: float = 1.0, seed: int = 0, batch_size: int | None = 500, **kwargs
+    widths,
+    rank: int,
+    *,
+    n: int = 10000,
+    noise: float = 1.0,
+    seed: int = 0,
+    batch_size: int | None = 500,
+    num_burnin: int = 8000,
+    thin: int = 2,
+    **kwargs,
 ) -> tuple[LLCResult, float]:
     """λ̂ of a deep linear network at a rank-``rank`` teacher (``n`` samples,
     :func:`slt.nn.models.gaussian_nll`) and its exact λ from ``slt.rlct.deep_linear_network``
-    (Aoyagi 2024). Other arguments as in :func:`estimate_llc` (defaults: auto step, γ = 1)."""
+    (Aoyagi 2024). Other arguments as in :func:`estimate_llc` (defaults: auto step, γ = 1).
+
+    The teacher is the most singular true parameter (every layer rank ``rank``), so the chains
+    start where the loss is flattest and need several thousand auto steps to spread into the
+    excess-width directions; hence the longer default burn-in and thinning than
+    :func:`estimate_llc`'s (whose 1000 + 2000 steps stop while the trace is still rising)."""
     from slt.nn.data import dln_data
     from slt.nn.models import dln_teacher, gaussian_nll
     from slt.rlct import deep_linear_network
@@ -633,5 +647,6 @@ def dln_llc(
     teacher = dln_teacher(widths, rank, seed=seed)
     data = dln_data(teacher, n, noise=noise, seed=seed + 1)
     exact = float(deep_linear_network(list(widths), rank).lam)
-    res = estimate_llc(teacher, data, loss_fn=gaussian_nll, batch_size=batch_size, seed=seed + 2, **kwargs)
+    res = estimate_llc(teacher, data, loss_fn=gaussian_nll, batch_size=batch_size, num_burnin=num_burnin, thin=thin,
+                       seed=seed + 2, **kwargs)
     return res.with_exact(exact), exact
