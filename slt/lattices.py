@@ -199,14 +199,19 @@ def _checked(G, weight: str | None, lazy: float) -> CSRGraph:
     return g
 
 
-def _is_bipartite(g: CSRGraph) -> bool:
+def _bfs_signs(g: CSRGraph) -> np.ndarray:
+    """±1 by the parity of the breadth-first depth from node 0 (the two-colouring attempt)."""
+    order, pred = sp.csgraph.breadth_first_order(g.adjacency(), 0, directed=g.directed, return_predecessors=True)
+    return 1 - 2 * (_bfs_depth(order, pred) % 2)
+
+
+def _is_bipartite(g: CSRGraph, signs: np.ndarray | None = None) -> bool:
     """Two-colourability by breadth-first search (the chain then has period 2)."""
     if g.num_self_loops:
         return False
-    order, pred = sp.csgraph.breadth_first_order(g.adjacency(), 0, directed=g.directed, return_predecessors=True)
-    depth = _bfs_depth(order, pred)
+    signs = _bfs_signs(g) if signs is None else signs
     rows = np.repeat(np.arange(g.num_nodes), np.diff(g.indptr))
-    return bool(np.all((depth[rows] + depth[g.indices]) % 2 == 1))
+    return bool(np.all(signs[rows] != signs[g.indices]))
 
 
 @nb.njit(cache=True)
@@ -509,12 +514,14 @@ def spectral_gap(G, *, lazy: float = 0.0, weight: str | None = None, eps: float 
     of the normalised Laplacian 𝓛 = I − S: LOBPCG (Knyazev 2001) orthogonal to the known
     null vector √π, preconditioned by smoothed-aggregation algebraic multigrid (Vaněk,
     Mandel & Brezina 1996; pyamg), so the iteration count does not grow as the gap shrinks.
-    λ_min(S) is −1 for a bipartite graph and otherwise comes from Lanczos (``eigsh``).
+    λ_min(S) is −1 for a bipartite graph; otherwise 1 + λ_min is the smallest eigenvalue of
+    I + S ≅ I + ΣSΣ (Σ = ±1 by breadth-first parity), a Laplacian up to the few edges that
+    close odd cycles, found the same way.
 
-    ``tol`` bounds the residual ‖𝓛x − ν₂x‖ of the unit Ritz vector (and is ARPACK's tolerance
-    for λ_min); the eigenvalue error is at most ``tol`` and about tol² / (ν₃ − ν₂) when ν₂
-    is isolated.  A residual above ``tol`` after the iteration limit warns.  A bipartite
-    graph with ``lazy=0`` warns (λ_min = −1: the chain is periodic).
+    ``tol`` bounds the residual ‖𝓛x − νx‖ of the unit Ritz vectors; the eigenvalue error is
+    at most ``tol`` and about tol² / (distance to the next eigenvalue) when it is isolated.
+    A residual above ``tol`` after the iteration limit warns.  A bipartite graph with
+    ``lazy=0`` warns (λ_min = −1: the chain is periodic).
     """
     if not 0.0 < eps < 0.5:
         raise ValueError(f"eps must be in (0, 1/2), got {eps!r}")
@@ -530,16 +537,23 @@ def spectral_gap(G, *, lazy: float = 0.0, weight: str | None = None, eps: float 
         ev = np.linalg.eigvalsh(S.toarray())
         mu2, mumin = ev[-2], ev[0]
     else:
-        nu2, resid = _laplacian_fiedler(S, np.sqrt(s / s.sum()), tol)
+        phi = np.sqrt(s / s.sum())
+        eye = sp.eye_array(n, format="csr")
+        nu2, resid = _lowest_eigenvalue(eye - S, phi, tol, deflate=True)
         mu2 = 1.0 - nu2
-        if resid > tol:
-            msgs.append(f"LOBPCG stopped at residual {resid:.2e} > tol={tol:.1e}: λ₂ is accurate to about "
-                        f"{resid:.1e} only")
-            warnings.warn(msgs[-1], SLTWarning, stacklevel=2)
-        # a bipartite graph has λ_min(S) = −1 exactly (the ±1 colouring of √π)
-        v0 = np.random.default_rng(0).standard_normal(n)
-        mumin = -1.0 if _is_bipartite(g) else float(spla.eigsh(S, k=1, which="SA", tol=tol, v0=v0, ncv=32,
-                                                                return_eigenvectors=False)[0])
+        resids = {"λ₂": resid}
+        signs = _bfs_signs(g)
+        if _is_bipartite(g, signs):
+            mumin = -1.0  # exactly: the ±1 colouring of √π
+        else:  # I + S ≅ I + ΣSΣ, Σ = diag(signs): a Laplacian but for the few odd-cycle edges
+            flip = sp.diags_array(signs.astype(float))
+            q, resids["λ_min"] = _lowest_eigenvalue((eye + flip @ S @ flip).tocsr(), phi, tol, deflate=False)
+            mumin = q - 1.0
+        for what, r in resids.items():
+            if r > tol:
+                msgs.append(f"LOBPCG stopped at residual {r:.2e} > tol={tol:.1e}: {what} is accurate to "
+                            f"about {r:.1e} only")
+                warnings.warn(msgs[-1], SLTWarning, stacklevel=2)
     lam2 = lazy + (1 - lazy) * mu2
     lmin = lazy + (1 - lazy) * mumin
     gap = 1.0 - lam2
@@ -581,29 +595,28 @@ def glued_tori_lambda2(n: int, dim: int) -> float:
 _LOBPCG_MAXITER = 500
 
 
-def _laplacian_fiedler(S: sp.csr_array, phi: np.ndarray, tol: float) -> tuple[float, float]:
-    """Smallest eigenvalue ν₂ of 𝓛 = I − S on the complement of its null vector ``phi``.
+def _lowest_eigenvalue(M: sp.csr_array, phi: np.ndarray, tol: float, *, deflate: bool) -> tuple[float, float]:
+    """Smallest eigenvalue of a normalised (signed) Laplacian ``M`` ≥ 0 whose (near-)null
+    vector is ``phi``; with ``deflate`` on the complement of ``phi`` (an exact null vector).
 
-    LOBPCG with block size 1 from a fixed random start, constrained to φ⊥ and preconditioned
-    by one V-cycle of smoothed aggregation built with φ as the near-null space (exact, so
-    not improved by relaxation).  Every edge counts as a strong connection (no filtering:
-    the lattices' edges are all alike, and the preconditioner affects speed only), and Jacobi prolongation smoothing uses row-wise (Gershgorin)
-    weights on the finest level, where a global spectral-radius estimate would dominate the
-    set-up time.  Returns (ν₂, ‖𝓛x − ν₂x‖).
+    LOBPCG with block size 1 from a fixed random start, preconditioned by one V-cycle of
+    smoothed aggregation built with φ as the near-null space (not improved by relaxation).
+    Every edge counts as a strong connection (no filtering: the lattices' edges are all
+    alike, and the preconditioner affects speed only), and Jacobi prolongation smoothing
+    uses row-wise (Gershgorin) weights on the finest level, where a global spectral-radius
+    estimate would dominate the set-up time.  Returns (ν, ‖Mx − νx‖).
     """
     import pyamg
 
-    n = S.shape[0]
-    lap = (sp.eye_array(n, format="csr") - S).tocsr()
-    amg = pyamg.smoothed_aggregation_solver(lap, B=phi[:, None], strength=None, improve_candidates=None,
+    amg = pyamg.smoothed_aggregation_solver(M, B=phi[:, None], strength=None, improve_candidates=None,
                                             smooth=[("jacobi", {"weighting": "local"}), "jacobi"])
-    x0 = np.random.default_rng(0).standard_normal((n, 1))
+    x0 = np.random.default_rng(0).standard_normal((M.shape[0], 1))
     with warnings.catch_warnings():  # convergence is judged below from the residual
         warnings.simplefilter("ignore", UserWarning)
-        nu, x = spla.lobpcg(lap, x0, M=amg.aspreconditioner(), Y=phi[:, None], tol=tol,
+        nu, x = spla.lobpcg(M, x0, M=amg.aspreconditioner(), Y=phi[:, None] if deflate else None, tol=tol,
                             maxiter=_LOBPCG_MAXITER, largest=False)
     x = x[:, 0] / np.linalg.norm(x[:, 0])
-    return float(nu[0]), float(np.linalg.norm(lap @ x - nu[0] * x))
+    return float(nu[0]), float(np.linalg.norm(M @ x - nu[0] * x))
 
 
 # ----------------------------------------------------------------------------------------
