@@ -328,9 +328,24 @@ def mala_acceptance(
 ) -> np.ndarray:
     """Metropolis–Hastings acceptance probability of one Langevin step from each point.
 
-    For points (walkers, draws, dim) recorded by an unadjusted sampler ("langevin", SGLD),
-    the mean is the acceptance rate MALA would have at the same step (full-batch loss): an
-    estimate of the discretization error (Roberts & Tweedie 1996).  Returns (walkers, draws).
+    From x, one proposal y = x − dt ∇U(x) + sqrt(2 T dt) ξ (U = nbeta·V + (gamma/2)|x − center|²,
+    full-batch loss) is accepted with probability
+
+        α(x, y) = min(1, exp(−(U(y) − U(x))/T) q(x | y) / q(y | x)),
+        q(y | x) ∝ exp(−|y − x + dt ∇U(x)|² / (4 T dt))
+
+    (Roberts & Tweedie 1996).  For points (walkers, draws, dim) recorded by an unadjusted
+    sampler ("langevin", SGLD), the mean of α is the acceptance rate MALA would have at the
+    same step: an estimate of the discretization error (1 as dt → 0).  Returns α with shape
+    (walkers, draws); ``seed`` drives the proposals (one stream per walker).
+
+    Examples
+    --------
+    >>> from slt.potentials import harmonic
+    >>> import numpy as np
+    >>> a = mala_acceptance(harmonic([1.0]), np.zeros((2, 3, 1)), step_size=0.01, seed=0)
+    >>> a.shape, bool(np.all((0 <= a) & (a <= 1)))
+    ((2, 3), True)
     """
     pts = np.ascontiguousarray(points, dtype=float)
     dim = int(potential.dim)
