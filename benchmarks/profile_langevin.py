@@ -5,10 +5,11 @@ machine), the RNG fill (the benchmark's limit), the production ``slt.sampling.ru
 stripped-down kernels that add one production feature at a time:
 v0 scalars in registers; v1 arrays + generated ``grad`` + ``langevin_step``; v2 ``_grad_u``
 (scale/gamma branches); v3 + per-step finiteness check; v4 per-walker local copies;
-v5/v6 step-major groups of 8/32 walkers (state through memory); v7 two walkers interleaved.
+v5 step-major groups of 8 walkers (state through memory); v7 two walkers interleaved.
 
 Run: NUMBA_NUM_THREADS=1 python benchmarks/profile_langevin.py [walkers] [steps] [rounds]
 """
+import sys, time, math
 import numba as nb, numpy as np
 from slt import potentials as P
 from slt.sampling import rng as R
@@ -85,19 +86,6 @@ def v4_local(pos, grd, states, nsteps, dt, sd, data, idx, center):
 @nb.njit(parallel=True, error_model="numpy")
 def v5_group(pos, grd, states, nsteps, dt, sd, data, idx, center):
     G = 8
-    nw = pos.shape[0]
-    ng = (nw + G - 1) // G
-    for t in nb.prange(ng):
-        a = t * G; b = min(nw, a + G)
-        for k in range(nsteps):
-            for w in range(a, b):
-                x = pos[w]; g = grd[w]
-                _grad_u(x, data, idx, 1, 1.0, 0.0, center, g)
-                states[w] = langevin_step(states[w], x, g, dt, sd)
-
-@nb.njit(parallel=True, error_model="numpy")
-def v6_group32(pos, grd, states, nsteps, dt, sd, data, idx, center):
-    G = 32
     nw = pos.shape[0]
     ng = (nw + G - 1) // G
     for t in nb.prange(ng):
