@@ -208,7 +208,8 @@ def llc_from_traces(loss_traces: np.ndarray, init_loss: float, config: LLCConfig
     se = nb * diagnostics.mcse_mean(traces)
     r = diagnostics.rhat(traces)
     e = diagnostics.ess(traces)
-    msgs = tuple(extra_warnings) + diagnostics.trace_warnings(traces, estimate=mean, rhat_value=r, ess_value=e)
+    msgs = tuple(extra_warnings) + diagnostics.trace_warnings(
+        traces, estimate=mean, rhat_value=r, ess_value=e, num_burnin=config.num_burnin, thin=config.thin)
     _emit(msgs)
     return LLCResult(mean=mean, std=std, se=float(se), per_chain=per_chain, loss_traces=traces,
                      init_loss=init_loss, config=config, rhat=r, ess=e,
