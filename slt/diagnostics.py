@@ -134,12 +134,13 @@ def relaxation_draws(traces: np.ndarray) -> float:
 
 
 def burnin_advice(traces: np.ndarray, num_burnin: int | None = None, thin: int = 1) -> str:
-    """A concrete num_burnin for drifting traces: current + thin · τ · ln(drift / mcse), or 4× longer.
+    """A concrete num_burnin for drifting traces: current + thin · τ (ln(drift / mcse) + 1), or 4× longer.
 
     With the exponential fit of :func:`relaxation_draws` the drift left at the end of the
     run, (m₃ − m₂) r/(1 − r), decays below the Monte Carlo standard error after
     τ ln(drift/mcse) more draws; without a fit (a drift that does not slow down) the run is
-    far from equilibrium and the advice is a 4× longer burn-in plus draws.
+    far from equilibrium and the advice is a 4× longer burn-in plus draws.  A lower bound:
+    relaxation along flat directions is slower than one exponential.
     """
     arr = _traces(traces)
     n = arr.shape[1]
@@ -153,16 +154,20 @@ def burnin_advice(traces: np.ndarray, num_burnin: int | None = None, thin: int =
     else:
         extra = 3 * now
     if num_burnin is None:
-        return f"raise num_burnin by about {math.ceil(extra)} draws' worth of steps (× thin)"
-    return f"raise num_burnin from {num_burnin} to about {math.ceil(num_burnin + extra)}"
+        return f"raise num_burnin by at least {math.ceil(extra)} × thin steps"
+    return f"raise num_burnin from {num_burnin} to at least {math.ceil(num_burnin + extra)}"
 
 
 def trace_warnings(traces: np.ndarray, *, estimate: float, rhat_value: float, ess_value: float,
-                   what: str = "LLC", num_burnin: int | None = None, thin: int = 1) -> tuple[str, ...]:
+                   what: str = "LLC", num_burnin: int | None = None, thin: int = 1,
+                   distance_traces: np.ndarray | None = None) -> tuple[str, ...]:
     """The diagnostic messages for loss traces and their estimate, each naming a remedy.
 
     ``num_burnin`` and ``thin`` (of the run that made the traces) turn the trend warning's
-    advice into a concrete num_burnin (:func:`burnin_advice`).
+    advice into a concrete num_burnin (:func:`burnin_advice`).  ``distance_traces``
+    (chains, draws) of ‖w − w*‖² recorded with the losses get the same trend test: chains
+    still spreading along flat directions show there long before a minibatch-noisy loss
+    trace does (only the trend test: the distance mixes slowly even when the loss has).
     """
     out = []
     if estimate < 0:
@@ -171,13 +176,15 @@ def trace_warnings(traces: np.ndarray, *, estimate: float, rhat_value: float, es
             "is not a local minimum or the sampler is biased; move w* to a minimum (train longer), "
             "or lower step_size, or raise gamma to keep the chains near w*"
         )
-    p = trend_pvalue(traces)
-    if p < TREND_P:
-        out.append(
-            f"loss traces still trend: the last half differs from the first 20% by z = {trend_z(traces):.1f} "
-            f"(Geweke, p = {p:.1g} < {TREND_P:g}), so the chains are not stationary and the estimate is biased; "
-            f"{burnin_advice(traces, num_burnin, thin)}, or raise step_size (or gamma) to relax faster"
-        )
+    for name, tr in (("loss traces", traces), ("distances ‖w − w*‖²", distance_traces)):
+        p = 1.0 if tr is None else trend_pvalue(tr)
+        if p < TREND_P:
+            out.append(
+                f"{name} still trend: the last half differs from the first 20% by z = {trend_z(tr):.1f} "
+                f"(Geweke, p = {p:.1g} < {TREND_P:g}), so the chains are not stationary and the estimate is biased; "
+                f"{burnin_advice(tr, num_burnin, thin)}, or raise step_size (or gamma) to relax faster"
+            )
+            break
     if rhat_value > RHAT_MAX:
         out.append(
             f"R-hat = {rhat_value:.3f} > {RHAT_MAX}: the chains disagree; raise num_draws and "

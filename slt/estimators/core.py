@@ -166,12 +166,13 @@ def _emit(messages: Sequence[str]) -> None:
 
 def llc_from_traces(loss_traces: np.ndarray, init_loss: float, config: LLCConfig, *,
                     acceptance: float | None = None, exact: float | None = None,
-                    extra_warnings: Sequence[str] = (), info: dict | None = None) -> LLCResult:
+                    extra_warnings: Sequence[str] = (), info: dict | None = None,
+                    distance_traces: np.ndarray | None = None) -> LLCResult:
     """λ̂ from recorded losses: per chain nβ (mean_draws L − L(w*)), then mean over chains.
 
     λ̂(w*) = nβ (E_{w|w*,β,γ}[L(w)] − L(w*)) (Lau et al. 2023, Def. 3).  The standard error
     uses the ESS of all chains together (ArviZ, "mean" method).  Diagnostic warnings
-    (negative estimate, trend in the second half, R-hat > 1.01, ESS < 100) plus
+    (negative estimate, Geweke trend of the losses or distances, R-hat > 1.01, ESS < 100) plus
     ``extra_warnings`` are emitted once as :class:`slt.errors.SLTWarning` and stored.
 
     Parameters
@@ -181,6 +182,8 @@ def llc_from_traces(loss_traces: np.ndarray, init_loss: float, config: LLCConfig
     config : the hyperparameters used.
     acceptance, exact : stored as is (see :class:`LLCResult`).
     extra_warnings : messages from the caller (e.g. an improper posterior).
+    distance_traces : optional (chains, draws) ‖w − w*‖² at the same draws, given to the
+        trend test (:func:`slt.diagnostics.trace_warnings`).
 
     Examples
     --------
@@ -209,7 +212,8 @@ def llc_from_traces(loss_traces: np.ndarray, init_loss: float, config: LLCConfig
     r = diagnostics.rhat(traces)
     e = diagnostics.ess(traces)
     msgs = tuple(extra_warnings) + diagnostics.trace_warnings(
-        traces, estimate=mean, rhat_value=r, ess_value=e, num_burnin=config.num_burnin, thin=config.thin)
+        traces, estimate=mean, rhat_value=r, ess_value=e, num_burnin=config.num_burnin, thin=config.thin,
+        distance_traces=None if distance_traces is None else np.asarray(distance_traces, dtype=float))
     _emit(msgs)
     return LLCResult(mean=mean, std=std, se=float(se), per_chain=per_chain, loss_traces=traces,
                      init_loss=init_loss, config=config, rhat=r, ess=e,

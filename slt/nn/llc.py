@@ -171,9 +171,11 @@ class ChainEvaluator:
 @dataclass(frozen=True)
 class ChainRun:
     """Raw output of :func:`sample_losses`: minibatch-loss traces (chains, draws) recorded
-    after burn-in every ``thin`` steps, L_n(w*), and the settings actually used."""
+    after burn-in every ``thin`` steps, the squared distances ‖w − w*‖² at the same draws
+    (for the trend test), L_n(w*), and the settings actually used."""
 
     loss_traces: np.ndarray
+    distance_traces: np.ndarray
     init_loss: float
     nbeta: float
     gamma: float
@@ -303,12 +305,14 @@ def sample_losses(
     state = sgmcmc.init(sampler, W, **({"diffusion": options["diffusion"]} if "diffusion" in options else {}))
     total = num_burnin + num_draws * thin
     trace = torch.empty(num_chains, total, dtype=w_star.dtype, device=dev)
+    dist = torch.empty(num_chains, total, dtype=w_star.dtype, device=dev)
     from tqdm.auto import trange
 
     check_every, checked = 100, 0
     for t in trange(total, disable=not progress, desc="sgmcmc"):
         grads, loss = evaluate(state.w, batches.next())
         trace[:, t] = loss.detach()
+        dist[:, t] = (state.w.detach() - w_star).square().sum(dim=1)
         grad_u = nbeta * grads + gamma * (state.w - w_star)
         noise = torch.randn(state.w.shape, generator=gen, dtype=state.w.dtype, device=dev)
         state = sgmcmc.step(sampler, state, grad_u, noise, step, **options)
@@ -318,6 +322,7 @@ def sample_losses(
     draws = trace[:, num_burnin::thin].double().cpu().numpy()
     return ChainRun(
         loss_traces=draws,
+        distance_traces=dist[:, num_burnin::thin].double().cpu().numpy(),
         init_loss=init_loss,
         nbeta=float(nbeta),
         gamma=gamma,
@@ -444,7 +449,8 @@ def _result(run: ChainRun, num_chains, num_draws, num_burnin, thin, sampler, see
         "n": run.n, "dim": run.dim, "vectorized": run.vectorized, "curvature": run.curvature,
         "step_size_rule": "given" if run.curvature is None else "auto", "device": str(pick_device(device)),
     }
-    return llc_from_traces(run.loss_traces, run.init_loss, config, extra_warnings=extra, info=info)
+    return llc_from_traces(run.loss_traces, run.init_loss, config, extra_warnings=extra, info=info,
+                           distance_traces=run.distance_traces)
 
 
 @dataclass(frozen=True)
