@@ -54,23 +54,26 @@ def ar1_fast(rho, shape, rng):
 
 
 def test_trend_test_false_alarm_rate_and_power():
-    """Calibration of p < TREND_P by simulation (Geweke test, Welch t reference).
+    """Calibration of the trend thresholds by simulation (Geweke test, Welch t reference).
 
     False alarms on stationary AR(1) chains over ρ ∈ {0, 0.9, 0.99}, 4 and 64 chains, 100 and
-    2000 draws stay ≤ 1.5% in total (a normal reference with ESS-based variances alone gives
-    ~2–5% at 100 draws).  Power: a relaxation m(t) = −A e^{−t/τ}, τ = N/5, biasing the mean of
-    all draws by 5 standard errors, is flagged in ≥ 90% of runs (the old quarter-3-vs-4 test
-    with a t on C − 1 dof flagged none).  A bias of ~1 se is not detectable at this
-    false-alarm rate: the early-vs-late difference has ~2.6× the se of the overall mean.
+    2000 draws stay ≤ 1.5% in total for both the two-sided TREND_P and the one-sided
+    DISTANCE_TREND_P (a normal reference with ESS-based variances alone gives ~2–5% at 100
+    draws).  Power: a relaxation m(t) = −A e^{−t/τ}, τ = N/5, biasing the mean of all draws by
+    5 standard errors, is flagged in ≥ 90% of runs (the old quarter-3-vs-4 test with a t on
+    C − 1 dof flagged none).  A bias of ~1 se is not detectable at this false-alarm rate: the
+    early-vs-late difference has ~2.6× the se of the overall mean.
     """
     rng = np.random.default_rng(7)
-    alarms = runs = 0
+    two = one = runs = 0
     for rho in (0.0, 0.9, 0.99):
         for chains, draws in ((4, 100), (64, 100), (4, 2000), (64, 2000)):
             for _ in range(40):
-                alarms += D.trend_pvalue(ar1_fast(rho, (chains, draws), rng)) < D.TREND_P
+                x = ar1_fast(rho, (chains, draws), rng)
+                two += D.trend_pvalue(x) < D.TREND_P
+                one += D.trend_pvalue(x, "greater") < D.DISTANCE_TREND_P
                 runs += 1
-    assert alarms / runs <= 0.015, (alarms, runs)
+    assert two / runs <= 0.015 and one / runs <= 0.015, (two, one, runs)
     hits = 0
     for rho, chains, draws in ((0.0, 4, 500), (0.9, 4, 2000), (0.0, 16, 1000)):
         t = np.arange(draws)
@@ -80,6 +83,9 @@ def test_trend_test_false_alarm_rate_and_power():
             x = ar1_fast(rho, (chains, draws), rng) - 5 * se / shape.mean() * shape
             hits += D.trend_pvalue(x) < D.TREND_P
     assert hits >= 0.9 * 60, hits
+    assert D.trend_pvalue(x, "greater") < 0.5 < D.trend_pvalue(-x, "greater")
+    with pytest.raises(ValueError, match="alternative"):
+        D.trend_pvalue(x, "less")
 
 
 def test_burnin_advice_from_exponential_relaxation():
