@@ -9,7 +9,8 @@ hash of its source, so numba's on-disk cache (``cache=True``) is reused across p
 Contract for the generated loss functions (``data`` is a 2-D float64 array, ``idx`` an int64
 array of row indices of which the first ``nidx`` are used; a pure potential ignores both):
 
-``energy(x, data, idx, nidx) -> float`` and ``grad(x, data, idx, nidx, g) -> None``.
+``energy(x, data, idx, nidx) -> float`` and ``grad(x, data, idx, nidx, g) -> None``; the
+module also gets ``DIM``, the length of ``x``, as a constant the kernels loop over.
 """
 from __future__ import annotations
 
@@ -45,18 +46,22 @@ def kernel_template() -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_module(loss_source: str, *, tag: str = "loss") -> ModuleType:
-    """Import (generating if needed) the module ``loss_source + kernel template``.
+def load_module(loss_source: str, *, dim: int, tag: str = "loss") -> ModuleType:
+    """Import (generating if needed) the module ``loss_source + DIM + kernel template``.
 
     Parameters
     ----------
     loss_source : str
         Python source defining ``energy`` and ``grad`` per the contract above (imports
         included).
+    dim : int
+        Length of ``x``; compiled in as the constant ``DIM``.
     tag : str
         Readable prefix of the module name.
     """
-    source = loss_source.rstrip() + "\n\n\n" + kernel_template()
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"dim must be a positive int, got {dim!r}")
+    source = loss_source.rstrip() + f"\n\n\nDIM = {dim}\n" + kernel_template()
     digest = hashlib.sha256((source + numba.__version__).encode()).hexdigest()[:20]
     name = f"_slt_{tag}_{digest}"
     if name in _LOADED:

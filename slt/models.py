@@ -190,7 +190,7 @@ class Regression:
     def kernels(self) -> ModuleType:
         """Compiled module: energy/grad = L_n over rows ``idx[:nidx]`` of ``data``, plus samplers."""
         src = _regression_source(self._residual(), self.params, self.input_symbols, self.loss_noise)
-        return _codegen.load_module(src, tag="reg")
+        return _codegen.load_module(src, dim=self.dim, tag="reg")
 
     def loss(self, w: Sequence[float], rows: np.ndarray | None = None) -> float:
         """L_n(w) (or the average over ``rows``), evaluated by the compiled kernel."""

@@ -217,7 +217,7 @@ class Potential:
     @cached_property
     def kernels(self) -> ModuleType:
         """Compiled module with ``energy``, ``grad`` and the sampler kernels."""
-        return _codegen.load_module(_loss_source(self.expr, self.variables), tag="pot")
+        return _codegen.load_module(_loss_source(self.expr, self.variables), dim=self.dim, tag="pot")
 
     @cached_property
     def _numpy_funcs(self) -> tuple[Callable, list[Callable]]:

@@ -4,6 +4,9 @@ Generated modules replace this import with the functions of a real potential.
 """
 import numba as nb
 
+#: dimension of x; generated modules set the potential's own (loops over it unroll)
+DIM = 1
+
 
 @nb.njit(cache=True)
 def energy(x, data, idx, nidx):

@@ -249,6 +249,8 @@ def run(
     batch_idx = np.zeros((num_walkers, 0 if batch_size is None else int(batch_size)), dtype=np.int64)
 
     k = potential.kernels
+    if k.DIM != dim:
+        raise ValueError(f"{potential.name!r}: kernels compiled for dimension {k.DIM}, model has {dim}")
     vel = np.zeros_like(pos)
     grd = np.zeros_like(pos)
     aux = np.zeros_like(pos)
