@@ -8,7 +8,13 @@ the main environment is untouched. If that install or import fails it says why a
 measures the bridge. Prints draws × chains per second of both and their ratio (same run),
 and both estimates with standard errors.
 
+``--dln`` instead compares accuracy (issue 6): the 75-parameter deep linear network 5-5-5-5 at
+a rank-2 teacher (λ = 11, Aoyagi), n = 10⁴, Gaussian NLL, nβ = n/log n, γ = 1, batch 500.
+devinterp runs 4 chains × 5000 draws at each step size in ``--lrs`` (its defaults otherwise,
+no burn-in); slt runs its defaults (``slt.nn.llc.dln_llc``: ``step_size="auto"``).
+
 Run: ``python benchmarks/bench_llc_vs_devinterp.py [--draws 500] [--skip-devinterp]``
+     ``python benchmarks/bench_llc_vs_devinterp.py --dln [--lrs 1e-7 3e-7 1e-6]``
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent / "out"
 VENV = OUT / "devinterp-venv"
 SETTINGS = dict(n=4096, batch_size=256, num_chains=8, step_size=1e-4, nbeta=100.0, gamma=100.0, seed=0)
+DLN = dict(widths=(5, 5, 5, 5), rank=2, n=10_000, batch_size=500, num_chains=4, draws=5000, gamma=1.0, seed=0)
 
 # Runs inside the devinterp venv; the problem is rebuilt from the same seeds.
 DEVINTERP_SCRIPT = r"""
@@ -30,19 +37,24 @@ import torch
 torch.set_num_threads(1)
 s = json.loads(sys.argv[1])
 sys.path.insert(0, s["repo"])
-from benchmarks.bench_llc_vs_devinterp import problem
-model, X, y = problem(s["n"], s["seed"])
+from benchmarks.bench_llc_vs_devinterp import dln_problem, problem
+model, X, y = problem(s["n"], s["seed"]) if s["problem"] == "mlp" else dln_problem()
 import devinterp
 from devinterp.slt import llc as llc_mod
 fn = llc_mod.llc
 print("devinterp", devinterp.__version__ if hasattr(devinterp, "__version__") else "?", "llc", inspect.signature(fn), file=sys.stderr)
 import datasets
 # devinterp 2.x is language-model shaped: rows of "input_ids" and a per-token loss
-# loss_fn(model, input_ids) -> (batch, seq-1). Each row carries (x1, x2, y); the squared error
-# is repeated in both "token" columns, so devinterp's mean over tokens is the per-sample loss.
+# loss_fn(model, input_ids) -> (batch, seq-1). Each row carries (x, y); the per-sample loss
+# (squared error for the MLP, Gaussian NLL ½‖f(x) − y‖² for the DLN) is repeated in every
+# "token" column, so devinterp's mean over tokens is the per-sample loss.
 ds = datasets.Dataset.from_dict({"input_ids": torch.cat([X, y], 1).numpy()}).with_format("torch")
+d_in, dtype = X.shape[1], X.dtype
 def loss(model, ids):
-    return ((model(ids[:, :2].float()) - ids[:, 2:].float()) ** 2).expand(-1, 2)
+    ids = ids.to(dtype)
+    r = model(ids[:, :d_in]) - ids[:, d_in:]
+    per_sample = (r ** 2).sum(1, keepdim=True) * (0.5 if s["problem"] == "dln" else 1.0)
+    return per_sample.expand(-1, ids.shape[1] - 1)
 kw = dict(model=model, dataset=ds, observables={}, loss_fn=loss, num_chains=s["num_chains"], num_draws=s["draws"],
           batch_size=s["batch_size"], lr=s["step_size"], n_beta=s["nbeta"], localization=s["gamma"], device="cpu",
           batches_per_draw=1, output_path=tempfile.mkdtemp() + "/run.zarr")
@@ -67,6 +79,16 @@ def problem(n: int, seed: int):
     return model, X, y
 
 
+def dln_problem():
+    """The deep linear network of ``DLN`` at its rank-``rank`` teacher (float64) and its data."""
+    from slt.nn.data import dln_data
+    from slt.nn.models import dln_teacher
+
+    teacher = dln_teacher(DLN["widths"], DLN["rank"], seed=DLN["seed"])
+    X, y = dln_data(teacher, DLN["n"], seed=DLN["seed"] + 1)
+    return teacher, X, y
+
+
 def bridge(draws: int, vectorize: bool = True) -> dict:
     import torch
 
@@ -83,7 +105,7 @@ def bridge(draws: int, vectorize: bool = True) -> dict:
     return {"seconds": dt, "mean": res.mean, "se": res.se, "std": res.std}
 
 
-def devinterp(draws: int, timeout: float) -> dict:
+def devinterp(draws: int, timeout: float, settings: dict | None = None) -> dict:
     py = VENV / "bin" / "python"
     try:
         if not py.exists():
@@ -95,7 +117,8 @@ def devinterp(draws: int, timeout: float) -> dict:
         return {"error": f"devinterp install failed: {(exc.stderr or exc.stdout).strip()[-600:]}"}
     except subprocess.TimeoutExpired:
         return {"error": f"devinterp install timed out after {timeout:.0f}s"}
-    args = json.dumps({**SETTINGS, "draws": draws, "repo": str(Path(__file__).resolve().parent.parent)})
+    args = json.dumps({**SETTINGS, "problem": "mlp", **(settings or {}), "draws": draws,
+                       "repo": str(Path(__file__).resolve().parent.parent)})
     try:
         done = subprocess.run([str(py), "-c", DEVINTERP_SCRIPT, args], capture_output=True, text=True,
                               timeout=timeout)
@@ -106,12 +129,48 @@ def devinterp(draws: int, timeout: float) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def dln_accuracy(lrs: list[float], timeout: float, skip_devinterp: bool) -> dict:
+    """λ̂ of slt's defaults and of devinterp at each step size on the DLN, against λ."""
+    import torch
+
+    from slt.estimators import default_nbeta
+    from slt.nn.llc import dln_llc
+
+    torch.set_num_threads(1)
+    nbeta = default_nbeta(DLN["n"])
+    t = time.perf_counter()
+    res, lam = dln_llc(DLN["widths"], DLN["rank"], n=DLN["n"], gamma=DLN["gamma"], seed=DLN["seed"])
+    rows = {"slt defaults": {"seconds": time.perf_counter() - t, "mean": res.mean, "se": res.se,
+                             "step_size": res.config.step_size, "draws": res.config.num_draws,
+                             "chains": res.config.num_chains}}
+    for lr in [] if skip_devinterp else lrs:
+        rows[f"devinterp lr={lr:g}"] = devinterp(DLN["draws"], timeout, dict(
+            problem="dln", n=DLN["n"], seed=DLN["seed"], batch_size=DLN["batch_size"], num_chains=DLN["num_chains"],
+            step_size=lr, nbeta=nbeta, gamma=DLN["gamma"]))
+    print(f"DLN {'-'.join(map(str, DLN['widths']))} rank {DLN['rank']}: λ = {lam:g}, n = {DLN['n']}, "
+          f"nβ = {nbeta:.1f}, γ = {DLN['gamma']:g}, batch {DLN['batch_size']}")
+    for name, r in rows.items():
+        if "error" in r:
+            print(f"{name:22s} {r['error']}")
+            continue
+        se = f" ± {r['se']:.2f}" if r.get("se") is not None else f" (chain std {r['std']:.2f})"
+        print(f"{name:22s} λ̂ = {r['mean']:6.2f}{se}  error {r['mean'] / lam - 1:+6.1%}  {r['seconds']:6.1f} s")
+    return {"lambda": lam, "nbeta": nbeta, **rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--skip-devinterp", action="store_true")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--dln", action="store_true", help="accuracy on the 75-parameter DLN instead of speed")
+    parser.add_argument("--lrs", type=float, nargs="+", default=[1e-7, 3e-7, 1e-6])
     args = parser.parse_args(argv)
+    if args.dln:
+        rows = dln_accuracy(args.lrs, args.timeout, args.skip_devinterp)
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "bench_llc_vs_devinterp_dln.json").write_text(json.dumps(rows, indent=2))
+        return 0
     chains = SETTINGS["num_chains"]
     bridge(20)  # warm-up (imports, first vmap trace)
     rows = {"slt vmap": bridge(args.draws), "slt loop": bridge(args.draws, vectorize=False)}

@@ -11,6 +11,7 @@ from slt.errors import DivergenceError, SLTWarning
 from slt.estimators import (
     ImproperPosteriorError,
     LLCConfig,
+    auto_burnin,
     calibrate,
     check_proper,
     estimate_llc,
@@ -24,6 +25,7 @@ from slt.estimators import (
     wbic,
     wbic_from_losses,
 )
+from slt.estimators.llc import DEFAULTS
 
 QUASI = P.sum_of_monomials([1, 2])  # x² + y⁴: λ = 3/4, m = 1, quasi-homogeneous
 X2Y2 = P.normal_crossing([1, 1])  # unbounded zero set; λ = 1/2, m = 2
@@ -329,3 +331,25 @@ def test_figure_and_benchmark_scripts_run_quick(tmp_path):
         spec.loader.exec_module(mod)
         assert mod.main(["--quick", "--out", str(tmp_path)]) == 0
         assert (tmp_path / produced).exists()
+
+
+def test_auto_burnin_rule():
+    """5/(γε) steps (variance of a localization-only OU mode within 1%), floor, cap with a warning, thin."""
+    assert auto_burnin(1e-4, 1.0) == (50_000, ())
+    assert auto_burnin(1e-4, 1.0, thin=7)[0] == 50_001  # rounded up to a multiple of thin
+    assert auto_burnin(1e-2, 1.0) == (DEFAULTS["num_burnin"], ())  # never below the fixed default
+    assert auto_burnin(1e-3, 0.0) == (DEFAULTS["num_burnin"], ())  # no localization: no such mode
+    capped, notes = auto_burnin(1e-7, 1.0)
+    assert capped == 200_000 and "num_burnin" in notes[0]
+
+
+def test_default_burnin_lets_the_flat_valleys_relax():
+    """x²y² at nβ = 1e5 (MALA, ε = 1e-4): along the axes only γ confines, relaxing over 1/(γε) steps.
+    The default burn-in reaches the exact value; the old fixed 5,000 steps stop ~5 se short."""
+    kw = dict(nbeta=1e5, step_size=1e-4, seed=0, exact=False)
+    exact = exact_tempered_expectation(X2Y2, 1e5, gamma=DEFAULTS["gamma"])
+    res = quiet(estimate_llc, X2Y2, **kw)
+    assert res.config.num_burnin == 50_000
+    assert abs(res.mean - exact) < 3 * res.se
+    short = quiet(estimate_llc, X2Y2, num_burnin=5000, **kw)
+    assert short.mean < exact - 3 * short.se

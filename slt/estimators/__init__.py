@@ -24,7 +24,7 @@ from slt.estimators.exact import (
     tempered_quadrature,
 )
 from slt.estimators.free_energy import FreeEnergyResult, LambdaFit, fit_lambda, free_energy, tempered_mean_loss, wbic
-from slt.estimators.llc import Calibration, calibrate, estimate_llc
+from slt.estimators.llc import Calibration, auto_burnin, calibrate, estimate_llc
 
 __all__ = [
     "LLCConfig",
@@ -35,6 +35,7 @@ __all__ = [
     "wbic_from_losses",
     "ImproperPosteriorError",
     "check_proper",
+    "auto_burnin",
     "exact_free_energy",
     "exact_tempered_expectation",
     "tempered_quadrature",
