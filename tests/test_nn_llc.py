@@ -210,3 +210,16 @@ def test_auto_step_budgets_minibatch_noise():
     assert auto_step_size("sgld", 100.0, 1.0, 2.0, batch_size=1000, n=1000) == full  # b = n: no minibatch noise
     # b = 10 of n = 1000: nβ λ_max scaled by 1 + nβ (1/b − 1/n) = 10.9
     assert auto_step_size("sgld", 100.0, 1.0, 2.0, batch_size=10, n=1000) == pytest.approx(0.2 / (200.0 * 10.9 + 1.0))
+
+
+def test_relaxation_burnin_is_the_numba_rule(linear_problem):
+    """num_burnin=None: the bridge uses slt.estimators.auto_burnin on its (given or auto) step."""
+    from slt.estimators import auto_burnin
+
+    model, data, _ = linear_problem
+    kw = dict(loss_fn=gaussian_nll, nbeta=NBETA, num_chains=2, num_draws=20, thin=3, num_burnin=None, seed=0)
+    res = estimate_llc(model, data, gamma=GAMMA, step_size=2e-4, **kw)  # 5/(γε) = 5000 steps
+    assert res.config.num_burnin == auto_burnin(2e-4, GAMMA, 3)[0] == 5001
+    assert res.loss_traces.shape == (2, 20)
+    fixed = estimate_llc(model, data, gamma=GAMMA, step_size=2e-4, **{**kw, "num_burnin": 7})
+    assert fixed.config.num_burnin == 7
