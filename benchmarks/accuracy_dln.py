@@ -5,11 +5,13 @@ For every architecture of ``paper_figures/fig_nn_llc.py``'s ``DLN_FULL`` list: �
 coefficient is Aoyagi's λ; ``step_size="auto"``, γ = 1, nβ = n/log n, minibatch 500) against
 ``slt.rlct.deep_linear_network(widths, rank).lam``.
 
-Run: ``python benchmarks/accuracy_dln.py [--n 10000] [--draws 2000] [--burnin 8000] [--thin 2]
+Run: ``python benchmarks/accuracy_dln.py [--n 10000] [--draws 2000] [--burnin N] [--thin 2]
 [--arch 5-5-5-5:2 ...] [--out FILE.jsonl]``; one JSON line per architecture (appended as each
-finishes) and a table at the end. The default run (12000 steps) is longer than
-``estimate_llc``'s: chains start at the most singular point and need ~5000–8000 auto steps to
-spread into the excess-width directions (the trace drifts upward until then). One torch thread (two stall on small machines).
+finishes) and a table at the end; with several ``--seeds`` (teacher and data) also the mean over
+seeds, since λ̂ varies between data sets by more than its own se. The default burn-in is
+dln_llc's relaxation rule 5/(γε): chains start at the most singular point and need that long to
+spread along the flat directions (the trace drifts until then). One torch thread (two stall on
+small machines).
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import json
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "paper_figures"))
 
@@ -31,7 +35,8 @@ def main(argv=None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--draws", type=int, default=2000)
-    ap.add_argument("--burnin", type=int, default=8000)
+    ap.add_argument("--burnin", type=int, default=None, help="default: 5/(γε), dln_llc's relaxation rule")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="teacher/data seeds (λ̂ varies with the data set)")
     ap.add_argument("--thin", type=int, default=2)
     ap.add_argument("--gamma", type=float, default=1.0)
     ap.add_argument("--arch", nargs="*", help="widths:rank, e.g. 10-10-10-10:3 (default: DLN_FULL)")
@@ -43,24 +48,32 @@ def main(argv=None) -> list[dict]:
     ]
     rows = []
     for widths, rank in archs:
-        t0 = time.perf_counter()
-        res, lam = dln_llc(widths, rank, n=args.n, num_draws=args.draws, num_burnin=args.burnin, thin=args.thin,
-                           gamma=args.gamma, seed=0)
-        row = {
-            "arch": "-".join(map(str, widths)), "rank": rank, "params": res.info["dim"], "n": args.n,
-            "lam": lam, "llc": res.mean, "se": res.se, "rel_err": res.mean / lam - 1, "rhat": res.rhat,
-            "step_size": res.config.step_size, "gamma": res.gamma, "nbeta": res.nbeta,
-            "steps": args.burnin + args.draws * args.thin, "seconds": time.perf_counter() - t0,
-        }
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-        if args.out is not None:
-            with open(args.out, "a") as fh:
-                fh.write(json.dumps(row) + "\n")
-    print(f"{'architecture':>14} {'r':>2} {'#par':>5} {'λ':>7} {'λ̂ ± se':>16} {'rel':>7} {'R-hat':>6} {'s':>6}")
+        for seed in args.seeds:
+            t0 = time.perf_counter()
+            res, lam = dln_llc(widths, rank, n=args.n, num_draws=args.draws, num_burnin=args.burnin, thin=args.thin,
+                               gamma=args.gamma, seed=seed)
+            row = {
+                "arch": "-".join(map(str, widths)), "rank": rank, "seed": seed, "params": res.info["dim"], "n": args.n,
+                "lam": lam, "llc": res.mean, "se": res.se, "rel_err": res.mean / lam - 1, "rhat": res.rhat,
+                "step_size": res.config.step_size, "gamma": res.gamma, "nbeta": res.nbeta,
+                "steps": res.config.num_burnin + args.draws * args.thin, "seconds": time.perf_counter() - t0,
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            if args.out is not None:
+                with open(args.out, "a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+    print(f"{'architecture':>14} {'r':>2} {'seed':>4} {'#par':>5} {'λ':>7} {'λ̂ ± se':>16} {'rel':>7} {'R-hat':>6} {'s':>6}")
     for r in rows:
-        print(f"{r['arch']:>14} {r['rank']:>2} {r['params']:>5} {r['lam']:>7.2f} {r['llc']:>8.2f} ± {r['se']:<5.2f} "
-              f"{100 * r['rel_err']:>6.1f}% {r['rhat']:>6.3f} {r['seconds']:>6.0f}")
+        print(f"{r['arch']:>14} {r['rank']:>2} {r['seed']:>4} {r['params']:>5} {r['lam']:>7.2f} {r['llc']:>8.2f} ± "
+              f"{r['se']:<5.2f} {100 * r['rel_err']:>6.1f}% {r['rhat']:>6.3f} {r['seconds']:>6.0f}")
+    if len(args.seeds) > 1:  # the estimator targets λ on average over data sets: mean ± se over seeds
+        print("mean over seeds (se = std/√k, the spread between data sets included):")
+        for arch in dict.fromkeys(r["arch"] for r in rows):
+            v = np.array([r["llc"] for r in rows if r["arch"] == arch])
+            lam = next(r["lam"] for r in rows if r["arch"] == arch)
+            print(f"{arch:>14}  λ = {lam:7.2f}  λ̂ = {v.mean():8.2f} ± {v.std(ddof=1) / np.sqrt(v.size):.2f}"
+                  f"  rel {100 * (v.mean() / lam - 1):+6.1f}%  (k = {v.size})")
     return rows
 
 
