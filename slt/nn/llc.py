@@ -663,8 +663,9 @@ def dln_llc(
     The teacher is the most singular true parameter (every layer rank ``rank``), so the chains
     start where the loss is flattest and need several thousand auto steps to spread into the
     excess-width directions; hence the relaxation burn-in 5/(γε) (``num_burnin=None``) and
-    thinning instead of :func:`estimate_llc`'s 1000 + 2000 steps. Measured (seed 0): 10-10-10-10
-    rank 3 gave 50.96 ± 1.18 after 8000 burn-in steps and 44.18 ± 1.18 after 60,000 (λ = 42).
+    thinning instead of :func:`estimate_llc`'s 1000 + 2000 steps. Measured on 10-10-10-10 rank 3
+    (λ = 42, seed 0): 50.96 ± 1.18 after 8,000 burn-in steps, 47.26 ± 1.16 with this rule (52,600),
+    44.18 ± 1.18 after 60,000 and thin 10: the larger networks have not settled at these lengths.
     λ̂ also varies with the data set and teacher by more than its se: 5-5-5-5 rank 2 over
     seeds 0, 10, 20, 30, 40 gave 8.37, 11.21, 12.54, 11.18, 13.14 (λ = 11; se ≈ 0.8 each)."""
     from slt.nn.data import dln_data
