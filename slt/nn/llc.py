@@ -420,7 +420,8 @@ def estimate_llc(
         :func:`auto_step_size`).
     num_chains, num_draws, num_burnin, thin : ensemble and trace sizes. ``num_burnin=None``
         applies the numba path's rule, 5/(γε) steps (:func:`slt.estimators.auto_burnin`): the
-        time the localization needs to spread the chains along directions the loss leaves flat.
+        time the localization needs to spread SGLD chains along directions the loss leaves flat
+        (derived for SGLD; for SGNHT and RMSprop-SGLD only a rough guide).
     batch_size : int, optional
         Minibatch size per chain and step (None: full batch).
     sampler : "sgld", "sgnht" or "rmsprop_sgld" (:mod:`slt.nn.sgmcmc`).
