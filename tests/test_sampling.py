@@ -44,10 +44,12 @@ def _chi2(counts, probs):
     return stats.chi2.sf(chi2, keep.sum() - 1)
 
 
-def test_mala_matches_exact_gibbs_histogram_on_periodic_box():
+@pytest.mark.parametrize("levels", [1, 4])
+def test_mala_matches_exact_gibbs_histogram_on_periodic_box(levels):
+    """Plain MALA and its mixture of step levels ε·4^(−k) both leave the Gibbs law invariant."""
     T = 1.0
-    res = run(X2Y2, "mala", num_walkers=40_000, num_steps=600, step_size=0.05, temperature=T,
-              box=BOX, periodic=True, seed=3, hist_bins=0)
+    res = run(X2Y2, "mala", num_walkers=40_000, num_steps=600 if levels == 1 else 1200, step_size=0.05,
+              temperature=T, box=BOX, periodic=True, seed=3, hist_bins=0, step_levels=levels)
     counts, _, _ = np.histogram2d(*res.positions.T, bins=12, range=[BOX, BOX])
     exact = gibbs.gibbs_density(X2Y2, BOX, temperature=T, bins=12, refine=16)
     assert _chi2(counts, exact.cell_mass) > 1e-3
@@ -161,6 +163,7 @@ def test_divergence_error_names_walker_step_value():
         (dict(sampler="underdamped", friction=-1), "friction"),
         (dict(sampler="sgd_momentum", momentum=1.0), "momentum"),
         (dict(sampler="langevin", friction=1.0), "takes options"),
+        (dict(sampler="mala", step_levels=0), "step_levels"),
         (dict(thin=0), "thin"),
         (dict(batch_size=4), "batch_size"),
         (dict(seed=-3), "seed"),

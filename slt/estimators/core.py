@@ -57,6 +57,8 @@ class LLCConfig:
     sampler : "sgld" or "mala" (numba path), or a torch sampler name.
     seed : int or None.
     batch_size : minibatch rows per step (None: full batch).
+    step_levels : "mala" only: each step uses ε·4^(−k), k uniform in {0, …, step_levels − 1}
+        (see :func:`slt.sampling.kernels.mala_step`); 1 is plain MALA.
     """
 
     nbeta: float
@@ -69,6 +71,7 @@ class LLCConfig:
     sampler: str
     seed: int | None
     batch_size: int | None = None
+    step_levels: int = 1
 
     def __post_init__(self):
         for name in ("nbeta", "step_size"):
@@ -83,6 +86,8 @@ class LLCConfig:
                 raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
         if self.batch_size is not None and (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1):
             raise ValueError(f"batch_size must be None or an integer >= 1, got {self.batch_size!r}")
+        if isinstance(self.step_levels, bool) or not isinstance(self.step_levels, (int, np.integer)) or self.step_levels < 1:
+            raise ValueError(f"step_levels must be an integer >= 1, got {self.step_levels!r}")
 
     @property
     def total_steps(self) -> int:

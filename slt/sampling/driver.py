@@ -16,7 +16,7 @@ _OPTIONS = {
     "langevin": {},
     "underdamped": {"friction": 1.0},
     "sgd_momentum": {"momentum": 0.9, "noise": None},
-    "mala": {},
+    "mala": {"step_levels": 1},
 }
 NUM_TILES = 64  # fixed walker tiles: parallel units whose results do not depend on threads
 
@@ -128,6 +128,8 @@ def _sampler_params(sampler: str, dt: float, temperature: float, nbeta: float, g
         if not math.isfinite(sigma) or sigma < 0:
             raise ValueError(f"noise must be a finite number >= 0, got {opts['noise']!r}")
         p[4], p[5] = mu, sigma
+    elif sampler == "mala":
+        p[4] = _count("step_levels", opts["step_levels"])
     return p, opts
 
 

@@ -15,7 +15,7 @@ dynamics on V).  Parameter vector ``p`` = [dt, T, scale, gamma, opt1, opt2]:
 - SGD_MOMENTUM (heavy ball; opt1 = momentum μ, opt2 = noise σ):
   v <- μ v - dt ∇U + σ ξ, x <- x + v.
 - MALA (Roberts & Tweedie 1996): Langevin proposal + Metropolis–Hastings; on a periodic box
-  the proposal uses minimal-image displacements.
+  the proposal uses minimal-image displacements; opt1 = step levels (see ``mala_step``).
 """
 import math
 
@@ -120,9 +120,9 @@ def sgd_momentum_step(s, x, v, g, dt, mu, sigma):
 
 
 @nb.njit(inline="always", cache=True, error_model="numpy")
-def mala_propose(s, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx, nidx):
-    """Langevin proposal y from x; returns (state, U(y), log Metropolis–Hastings ratio)."""
-    dt, temp = p[0], p[1]
+def mala_propose(s, dt, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx, nidx):
+    """Langevin proposal y from x with step dt; returns (state, U(y), log Metropolis–Hastings ratio)."""
+    temp = p[1]
     sd = math.sqrt(2.0 * temp * dt)
     for d in range(DIM):
         s, z = normal(s)
@@ -144,8 +144,17 @@ def mala_propose(s, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx, ni
 
 @nb.njit(inline="always", cache=True, error_model="numpy")
 def mala_step(s, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx, nidx):
-    """One MALA step; returns (state, U at the new point, accepted)."""
-    s, u_y, log_alpha = mala_propose(s, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx, nidx)
+    """One MALA step; returns (state, U at the new point, accepted).
+
+    With ``p[4]`` = L > 1 step levels the step is p[0]·4^(−k), k uniform in {0, …, L−1},
+    drawn independently of the state: each level is a reversible MH kernel, so the mixture is
+    too (Tierney 1994), and the small levels still move in valleys too stiff for p[0].
+    """
+    dt = p[0]
+    if p[4] > 1.0:
+        s, u = uniform(s)
+        dt *= 0.25 ** math.floor(u * p[4])
+    s, u_y, log_alpha = mala_propose(s, dt, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx, nidx)
     s, uu = uniform_open(s)
     if math.log(uu) < log_alpha:
         for d in range(DIM):
@@ -177,7 +186,7 @@ def mala_acceptance(points, states, p, center, data, full_idx, out):
                 x[d] = points[w, j, d]
             u_x, _ = _potential(x, data, full_idx, n, p, center)
             _grad_u(x, data, full_idx, n, p[2], p[3], center, g)
-            s, _, log_alpha = mala_propose(s, x, y, g, gy, u_x, p, center, lo, hi, False, data, full_idx, n)
+            s, _, log_alpha = mala_propose(s, p[0], x, y, g, gy, u_x, p, center, lo, hi, False, data, full_idx, n)
             out[w, j] = 1.0 if log_alpha >= 0.0 else (math.exp(log_alpha) if math.isfinite(log_alpha) else 0.0)
         states[w] = s
 
