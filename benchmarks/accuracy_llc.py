@@ -8,7 +8,7 @@ The speed section times chains × steps per second of the numba path (MALA and S
 x² + y⁴, 64 chains) against one chain of the same kernel, measured in the same run, and
 against devinterp's published ~2,000 steps/s per chain.  Run with NUMBA_NUM_THREADS=1 too.
 
-Usage: python benchmarks/accuracy_llc.py [--quick] [--out DIR]
+Usage: python benchmarks/accuracy_llc.py [--quick] [--seed 0] [--out DIR]
 """
 from __future__ import annotations
 
@@ -44,12 +44,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
+    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     cases = potential_cases(args.quick) + regression_cases(args.quick)
     if not args.quick:
         cases += [rrr_case(nbeta=nb) for nb in (1e4, 1e5, 1e6)]
     extra = dict(num_chains=16, num_draws=300, num_burnin=1000, thin=1) if args.quick else {}
-    rows = [run_case(c, seed=0, **extra) for c in cases]
+    rows = [run_case(c, seed=args.seed, **extra) for c in cases]
     head = (f"{'model':<40}{'λ':>7}{'m':>3}{'nβ':>9}{'γ':>5}{'exact K':>9}{'exact Ln':>9}{'λ̂':>8}{'se':>7}"
             f"{'z':>6}{'rel':>7}{'devi':>6}{'s':>6}")
     print(head)
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
     for s, v in speed.items():
         print(f"  {s:<9} {v:12.3g}   = {v / DEVINTERP_STEPS_PER_S:7.1f} × devinterp's 2,000 steps/s per chain")
     print(f"  one chain {one:12.3g}   ({speed['langevin'] / one:.1f}× from running {chains} chains at once)")
-    save_json(Path(args.out) / "accuracy_llc.json", dict(rows=rows, throughput=speed, one_chain=one,
+    save_json(Path(args.out) / f"accuracy_llc_seed{args.seed}.json", dict(rows=rows, throughput=speed, one_chain=one,
                                                          chains=chains, steps=steps))
     return 0
 

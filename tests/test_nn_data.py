@@ -50,6 +50,8 @@ def test_digits_and_dln_data():
     prod = T[1].weight @ T[0].weight
     assert torch.linalg.matrix_rank(prod) == 2
     assert [int(torch.linalg.matrix_rank(layer.weight)) for layer in T] == [2, 2]  # every layer: deepest stratum
+    # unit singular values: the teacher stays visible in n samples (n σ_min² ≫ 1)
+    assert torch.allclose(torch.linalg.svdvals(prod.detach())[:2], torch.ones(2, dtype=prod.dtype))
     X, y = dln_data(T, 20000, noise=0.5, seed=0)
     resid = y - T(X).detach()
     assert abs(float(resid.std()) - 0.5) < 0.01
