@@ -213,11 +213,11 @@ def test_auto_step_budgets_minibatch_noise():
 
 
 def test_relaxation_burnin_is_the_numba_rule(linear_problem):
-    """num_burnin=None: the bridge uses slt.estimators.auto_burnin on its (given or auto) step."""
+    """num_burnin=None (the default): the bridge uses slt.estimators.auto_burnin on its (given or auto) step."""
     from slt.estimators import auto_burnin
 
     model, data, _ = linear_problem
-    kw = dict(loss_fn=gaussian_nll, nbeta=NBETA, num_chains=2, num_draws=20, thin=3, num_burnin=None, seed=0)
+    kw = dict(loss_fn=gaussian_nll, nbeta=NBETA, num_chains=2, num_draws=20, thin=3, seed=0)
     res = estimate_llc(model, data, gamma=GAMMA, step_size=2e-4, **kw)  # 5/(γε) = 5000 steps
     assert res.config.num_burnin == auto_burnin(2e-4, GAMMA, 3)[0] == 5001
     assert res.loss_traces.shape == (2, 20)

@@ -374,7 +374,7 @@ def estimate_llc(
     step_size: float | str = "auto",
     num_chains: int = 4,
     num_draws: int = 2000,
-    num_burnin: int | None = 1000,
+    num_burnin: int | None = None,
     thin: int = 1,
     batch_size: int | None = None,
     sampler: str = "sgld",
@@ -418,10 +418,15 @@ def estimate_llc(
         the stiffest direction), with nβ λ_max multiplied by 1 + nβ(1/b − 1/n) for minibatches
         of b so that the minibatch gradient noise stays within the same budget (see
         :func:`auto_step_size`).
-    num_chains, num_draws, num_burnin, thin : ensemble and trace sizes. ``num_burnin=None``
-        applies the numba path's rule, 5/(γε) steps (:func:`slt.estimators.auto_burnin`): the
-        time the localization needs to spread SGLD chains along directions the loss leaves flat
-        (derived for SGLD; for SGNHT and RMSprop-SGLD only a rough guide).
+    num_chains, num_draws, num_burnin, thin : ensemble and trace sizes. ``num_burnin=None`` (the
+        default) applies the numba path's rule, 5/(γε) steps, 5,000 to 200,000
+        (:func:`slt.estimators.auto_burnin`): the time the localization needs to spread SGLD
+        chains along directions the loss leaves flat (derived for SGLD; for SGNHT and
+        RMSprop-SGLD only a rough guide). It is long for small steps, and it is what the answer
+        needs: on the 75-parameter deep linear network 5-5-5-5 at a rank-2 teacher (λ = 11,
+        n = 10⁴, auto step) a fixed 1,000-step burn-in gave 9.33 and 9.99 (full batch, two data
+        sets) and 8.59, 9.14 (minibatch 500), 9–22% low with the distance-trend warning firing;
+        the rule gave 11.41 ± 0.79.
     batch_size : int, optional
         Minibatch size per chain and step (None: full batch).
     sampler : "sgld", "sgnht" or "rmsprop_sgld" (:mod:`slt.nn.sgmcmc`).
