@@ -6,7 +6,7 @@ coefficient is Aoyagi's λ; ``step_size="auto"``, γ = 1, nβ = n/log n, minibat
 ``slt.rlct.deep_linear_network(widths, rank).lam``.
 
 Run: ``python benchmarks/accuracy_dln.py [--n 10000] [--draws 2000] [--burnin N] [--thin 2]
-[--arch 5-5-5-5:2 ...] [--out FILE.jsonl]``; one JSON line per architecture (appended as each
+[--arch 5-5-5-5:2 ...] [--chains 4] [--out FILE.jsonl]``; one JSON line per architecture (appended as each
 finishes) and a table at the end; with several ``--seeds`` (teacher and data) also the mean over
 seeds, since λ̂ varies between data sets by more than its own se. The default burn-in is
 dln_llc's relaxation rule 5/(γε): chains start at the most singular point and need that long to
@@ -39,6 +39,7 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="teacher/data seeds (λ̂ varies with the data set)")
     ap.add_argument("--thin", type=int, default=2)
     ap.add_argument("--gamma", type=float, default=1.0)
+    ap.add_argument("--chains", type=int, default=4, help="chains (vmapped: on small networks 16 cost little more than 4)")
     ap.add_argument("--arch", nargs="*", help="widths:rank, e.g. 10-10-10-10:3 (default: DLN_FULL)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
@@ -51,7 +52,7 @@ def main(argv=None) -> list[dict]:
         for seed in args.seeds:
             t0 = time.perf_counter()
             res, lam = dln_llc(widths, rank, n=args.n, num_draws=args.draws, num_burnin=args.burnin, thin=args.thin,
-                               gamma=args.gamma, seed=seed)
+                               gamma=args.gamma, num_chains=args.chains, seed=seed)
             row = {
                 "arch": "-".join(map(str, widths)), "rank": rank, "seed": seed, "params": res.info["dim"], "n": args.n,
                 "lam": lam, "llc": res.mean, "se": res.se, "rel_err": res.mean / lam - 1, "rhat": res.rhat,

@@ -347,10 +347,21 @@ def test_default_burnin_lets_the_flat_valleys_relax():
     """x²y² at nβ = 1e5 (MALA, ε = 1e-4): along the axes only γ confines, relaxing over 1/(γε̄) steps
     with ε̄ the mean of the 4 step levels (ε/3 here).  The default burn-in reaches the exact value;
     the old fixed 5,000 steps stop several se short."""
-    kw = dict(nbeta=1e5, step_size=1e-4, seed=0, exact=False)
+    kw = dict(nbeta=1e5, step_size=1e-4, seed=0, exact=False, thin=5)
     exact = exact_tempered_expectation(X2Y2, 1e5, gamma=DEFAULTS["gamma"])
     res = quiet(estimate_llc, X2Y2, **kw)
     assert res.config.num_burnin == auto_burnin(1e-4 * (1 + 1 / 4 + 1 / 16 + 1 / 64) / 4, 1.0, 5)[0] == 150_590
     assert abs(res.mean - exact) < 3 * res.se
     short = quiet(estimate_llc, X2Y2, num_burnin=5000, **kw)
     assert short.mean < exact - 3 * short.se
+
+
+def test_default_thin_spans_the_burnin():
+    """thin=None: 5, or with the relaxation burn-in enough for the draws to span as many steps."""
+    kw = dict(nbeta=1e4, step_size=1e-3, num_chains=4, num_draws=100, seed=0, exact=False)
+    res = quiet(estimate_llc, QUASI, **kw)
+    relax = auto_burnin(1e-3 * (1 + 1 / 4 + 1 / 16 + 1 / 64) / 4, 1.0)[0]  # 15,059 steps
+    assert res.config.thin == math.ceil(relax / 100) == 151
+    assert res.config.num_burnin % res.config.thin == 0 and res.config.num_burnin >= relax
+    assert quiet(estimate_llc, QUASI, num_burnin=1000, **kw).config.thin == DEFAULTS["thin"]
+    assert quiet(estimate_llc, QUASI, thin=3, **kw).config.thin == 3

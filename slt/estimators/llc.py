@@ -223,7 +223,7 @@ def estimate_llc(
     num_chains: int = DEFAULTS["num_chains"],
     num_draws: int = DEFAULTS["num_draws"],
     num_burnin: int | None = None,
-    thin: int = DEFAULTS["thin"],
+    thin: int | None = None,
     sampler: str | None = None,
     batch_size: int | None = None,
     step_levels: int = DEFAULTS["step_levels"],
@@ -247,7 +247,11 @@ def estimate_llc(
     step_size : SGLD step ε, or "auto" to pick it with :func:`calibrate`.
     num_chains, num_draws, num_burnin, thin : chains (run in parallel), recorded draws per
         chain, discarded steps and steps per draw.  ``num_burnin=None`` lets the localization's
-        slowest mode relax: 5/(γε) steps, at least 5,000 (:func:`auto_burnin`).
+        slowest mode relax: 5/(γε̄) steps, at least 5,000 (:func:`auto_burnin`; ε̄ the mean
+        step).  ``thin=None``: 5, and with that rule at least burn-in / ``num_draws``, so that the
+        draws span as many steps as the burn-in: the mode that needs the burn-in also sets the
+        autocorrelation (x² + y⁴ + z⁶ at nβ = 1e5, seeds 0 and 1: se 0.022 and 0.032 with thin 5,
+        one run 5.5% off; 0.006 with thin 100, both within 0.5%).
     sampler : "sgld" (dt = ε/2 Langevin, minibatch allowed) or "mala" (exact; step ε).
         Default: "mala" for full-batch losses, "sgld" when a ``batch_size`` is given.  The
         issue's signature has ``sampler="sgld"``; we keep MALA because SGLD with the same
@@ -301,6 +305,11 @@ def estimate_llc(
     elif isinstance(step_size, str):
         raise ValueError(f"step_size must be a positive number or 'auto', got {step_size!r}")
     burnin_notes: tuple[str, ...] = ()
+    if thin is None:
+        thin = DEFAULTS["thin"]
+        if num_burnin is None and isinstance(num_draws, int) and num_draws > 0:
+            relax = auto_burnin(_mean_step(step_size, sampler, step_levels), gamma)[0]
+            thin = max(thin, math.ceil(relax / num_draws))
     if num_burnin is None:
         num_burnin, burnin_notes = auto_burnin(_mean_step(step_size, sampler, step_levels), gamma, thin)
     cfg = _config(nbeta, gamma, step_size, num_chains, num_draws, num_burnin, thin, sampler, seed, batch_size,

@@ -33,10 +33,6 @@ DEVINTERP = {(1, 1): 0.43, (1, 2): 0.225, (2, 2): 0.16, (0, 1): 0.55}
 DEVINTERP_NOISE = 0.25
 MSE_LOSS_NOISE = math.sqrt(0.5)  # L_n = MSE + const
 REGRESSION_GAMMA = 0.1
-# Along the flat valleys (w1 = 0 or w2 = 0) the chains are an Ornstein-Uhlenbeck process of
-# rate γε̄/2 per step, so the burn-in is the default relaxation rule 5/(γε̄) (ε̄: mean MALA step);
-# thin 20 because the same slow mode sets the autocorrelation of the draws.
-REGRESSION_RUN = dict(num_draws=2000, thin=20)
 
 @dataclass(frozen=True)
 class Case:
@@ -140,7 +136,7 @@ def regression_cases(quick: bool = False, n: int = 1000, seed: int = 0, gamma: f
         m = kp.count(max(kp))
         out.append(Case(f"regression p={p}", model, lam, m, default_nbeta(n), gamma=gamma,
                         population=model.population_potential(), empirical=model.empirical_potential(),
-                        devinterp=DEVINTERP[p], w_star=tuple(model.point), kwargs=dict(REGRESSION_RUN)))
+                        devinterp=DEVINTERP[p], w_star=tuple(model.point)))
     return out
 
 
