@@ -248,7 +248,7 @@ def run(
         if sampler == "mala":
             raise ValueError("MALA needs full-batch energies: use batch_size=None")
         _count("batch_size", batch_size)
-    batch_idx = np.zeros((num_walkers, 0 if batch_size is None else int(batch_size)), dtype=np.int64)
+    batch_idx = None if batch_size is None else np.zeros((num_walkers, int(batch_size)), dtype=np.int64)
 
     k = potential.kernels
     if k.DIM != dim:
@@ -290,7 +290,8 @@ def run(
             n = min(chunk, num_steps - step0)
             k.run_chunk(kind, pos, vel, grd, aux, ucur, states, p, ctr, lo, hi, bool(periodic),
                         data, full_idx, batch_idx, step0, n, thin, rec_pos, rec_ene,
-                        hist, hist_lo, hist_scale, num_burnin, accepts, div_step, div_val)
+                        ntiles, hist if use_hist else None, hist_lo, hist_scale, num_burnin, accepts,
+                        div_step, div_val)
             if np.any(div_step >= 0):
                 w = int(np.flatnonzero(div_step >= 0)[0])
                 raise DivergenceError(w, int(div_step[w]), float(div_val[w]),

@@ -211,22 +211,19 @@ def init_walkers(pos, grd, ucur, p, center, data, full_idx):
 @nb.njit(parallel=True, cache=True, error_model="numpy")
 def run_chunk(kind, pos, vel, grd, aux, ucur, states, p, center, lo, hi, periodic,
               data, full_idx, batch_idx, step0, nsteps, thin, rec_pos, rec_ene,
-              hist, hist_lo, hist_scale, hist_from, accepts, div_step, div_val):
+              ntiles, hist, hist_lo, hist_scale, hist_from, accepts, div_step, div_val):
     """Advance every walker ``nsteps`` steps (global steps ``step0 ...``).
 
-    Walkers are split into ``hist.shape[0]`` fixed tiles processed in parallel; each tile
-    owns a histogram slice, so counts never race and do not depend on the thread count.
-    Records ``V`` and positions after every ``thin``-th global step; stops a walker at the
-    first non-finite coordinate, storing the step in ``div_step`` and value in ``div_val``.
+    Walkers are split into ``ntiles`` fixed tiles processed in parallel; each tile owns a slice
+    of ``hist``, so counts never race and do not depend on the thread count.  ``hist`` and
+    ``batch_idx`` (minibatch rows per walker) may be None: numba then compiles their branches
+    away, and with them stores that would keep the coordinates out of registers.  Records ``V`` and positions after every ``thin``-th
+    global step; stops a walker at the first non-finite coordinate, storing the step in
+    ``div_step`` and value in ``div_val``.
     """
     nwalk = pos.shape[0]
-    ntiles = hist.shape[0]
     tile = (nwalk + ntiles - 1) // ntiles
     nrows = full_idx.shape[0]
-    nb_batch = batch_idx.shape[1]
-    minibatch = nb_batch > 0
-    hb0, hb1 = hist.shape[1], hist.shape[2]
-    use_hist = hb0 > 0
     dt, scale, gamma = p[0], p[2], p[3]
     sd = math.sqrt(2.0 * p[1] * dt)
     c1 = math.exp(-p[4] * dt)
@@ -238,58 +235,69 @@ def run_chunk(kind, pos, vel, grd, aux, ucur, states, p, center, lo, hi, periodi
                 continue
             s = states[w]
             x, v, g, y = pos[w], vel[w], grd[w], aux[w]
-            bidx = batch_idx[w]
-            to_record = thin - step0 % thin  # countdown: no integer division per step
-            for k in range(nsteps):
-                step = step0 + k
-                if kind == LANGEVIN or kind == SGD_MOMENTUM:
-                    if minibatch:
-                        s = _draw_batch(s, bidx, nrows)
-                        _grad_u(x, data, bidx, nb_batch, scale, gamma, center, g)
+            # steps run in segments that end at a record, and per-walker scalars stay local: any
+            # store to another array inside the step loop keeps the coordinates out of registers
+            k = 0
+            bad = False
+            u_cur = ucur[w]
+            n_acc = 0
+            while k < nsteps:
+                seg = min(thin - (step0 + k) % thin, nsteps - k)
+                for j in range(seg):
+                    step = step0 + k + j
+                    if kind == LANGEVIN or kind == SGD_MOMENTUM:
+                        if batch_idx is not None:
+                            s = _draw_batch(s, batch_idx[w], nrows)
+                            _grad_u(x, data, batch_idx[w], batch_idx.shape[1], scale, gamma, center, g)
+                        else:
+                            _grad_u(x, data, full_idx, nrows, scale, gamma, center, g)
+                        if kind == LANGEVIN:
+                            s = langevin_step(s, x, g, dt, sd)
+                        else:
+                            s = sgd_momentum_step(s, x, v, g, dt, mu, sigma)
+                        if periodic:
+                            _wrap(x, lo, hi)
+                    elif kind == UNDERDAMPED:
+                        underdamped_b_a(x, v, g, dt)
+                        s = underdamped_o_a(s, x, v, dt, c1, c2)
+                        if periodic:
+                            _wrap(x, lo, hi)
+                        if batch_idx is not None:
+                            s = _draw_batch(s, batch_idx[w], nrows)
+                            _grad_u(x, data, batch_idx[w], batch_idx.shape[1], scale, gamma, center, g)
+                        else:
+                            _grad_u(x, data, full_idx, nrows, scale, gamma, center, g)
+                        underdamped_b(v, g, dt)
                     else:
-                        _grad_u(x, data, full_idx, nrows, scale, gamma, center, g)
-                    if kind == LANGEVIN:
-                        s = langevin_step(s, x, g, dt, sd)
-                    else:
-                        s = sgd_momentum_step(s, x, v, g, dt, mu, sigma)
-                    if periodic:
-                        _wrap(x, lo, hi)
-                elif kind == UNDERDAMPED:
-                    underdamped_b_a(x, v, g, dt)
-                    s = underdamped_o_a(s, x, v, dt, c1, c2)
-                    if periodic:
-                        _wrap(x, lo, hi)
-                    if minibatch:
-                        s = _draw_batch(s, bidx, nrows)
-                        _grad_u(x, data, bidx, nb_batch, scale, gamma, center, g)
-                    else:
-                        _grad_u(x, data, full_idx, nrows, scale, gamma, center, g)
-                    underdamped_b(v, g, dt)
-                else:
-                    s, ucur[w], acc = mala_step(s, x, v, g, y, ucur[w], p, center,
-                                                lo, hi, periodic, data, full_idx, nrows)
-                    if acc:
-                        accepts[w] += 1
-                bad = False
-                for d in range(DIM):
-                    if not math.isfinite(x[d]):
-                        div_step[w] = step
-                        div_val[w] = x[d]
-                        bad = True
+                        s, u_cur, acc = mala_step(s, x, v, g, y, u_cur, p, center,
+                                                  lo, hi, periodic, data, full_idx, nrows)
+                        if acc:
+                            n_acc += 1
+                    for d in range(DIM):
+                        if not math.isfinite(x[d]):
+                            bad = True
+                    if bad:
+                        break
+                    if hist is not None:
+                        if step >= hist_from:
+                            i0 = np.int64(math.floor((x[0] - hist_lo[0]) * hist_scale[0]))
+                            i1 = 0
+                            if hist.shape[2] > 1:
+                                i1 = np.int64(math.floor((x[1] - hist_lo[1]) * hist_scale[1]))
+                            if 0 <= i0 < hist.shape[1] and 0 <= i1 < hist.shape[2]:
+                                hist[t, i0, i1] += 1
                 if bad:
+                    div_step[w] = step
+                    for d in range(DIM):
+                        if not math.isfinite(x[d]):
+                            div_val[w] = x[d]
                     break
-                to_record -= 1
-                if to_record == 0:
-                    to_record = thin
-                    r = (step + 1) // thin - 1
+                k += seg
+                if (step0 + k) % thin == 0:
+                    r = (step0 + k) // thin - 1
                     for d in range(DIM):
                         rec_pos[w, r, d] = x[d]
                     rec_ene[w, r] = energy(x, data, full_idx, nrows)
-                if use_hist and step >= hist_from:
-                    i0 = np.int64(math.floor((x[0] - hist_lo[0]) * hist_scale[0]))
-                    i1 = 0
-                    if hb1 > 1:
-                        i1 = np.int64(math.floor((x[1] - hist_lo[1]) * hist_scale[1]))
-                    if 0 <= i0 < hb0 and 0 <= i1 < hb1:
-                        hist[t, i0, i1] += 1
+            ucur[w] = u_cur
+            accepts[w] += n_acc
             states[w] = s
