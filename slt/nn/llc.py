@@ -426,7 +426,7 @@ def estimate_llc(
         needs: on the 75-parameter deep linear network 5-5-5-5 at a rank-2 teacher (λ = 11,
         n = 10⁴, auto step) a fixed 1,000-step burn-in gave 9.33 and 9.99 (full batch, two data
         sets) and 8.59, 9.14 (minibatch 500), 9–22% low with the distance-trend warning firing;
-        the rule gave 11.41 ± 0.79.
+        the rule gave 11.41 ± 0.79 (minibatch 500, thin 2).
     batch_size : int, optional
         Minibatch size per chain and step (None: full batch).
     sampler : "sgld", "sgnht" or "rmsprop_sgld" (:mod:`slt.nn.sgmcmc`).
@@ -671,8 +671,9 @@ def dln_llc(
     into the excess-width directions; hence the relaxation burn-in 5/(γε) (``num_burnin=None``,
     here capped at 200,000) and thin 2. Measured (n = 10⁴, γ = 1, batch 500, one torch thread):
     5-5-5-5 rank 2 (λ = 11): 11.41 ± 0.79, 11.13 ± 0.80, 12.43 ± 0.81 (seeds 0, 10, 20);
-    4-3-4 rank 1 (λ = 6): 5.06 ± 0.71 (seed 0, 4 chains), 6.02 ± 0.36 (seed 10, 16 chains);
-    6-6-6 rank 3 (λ = 17): 15.51 ± 0.88; 20-20-20 rank 5 (λ = 172): 199.77 ± 1.62 (+16%): the
+    4-3-4 rank 1 (λ = 6): 5.06 ± 0.71 (seed 0, 4 chains), 6.02 ± 0.36, 5.66 ± 0.36 (seeds 10, 20,
+    16 chains); 6-6-6 rank 3 (λ = 17): 15.51 ± 0.88; 10-10-10-10 rank 3 (λ = 42): 48.79 ± 1.15 and
+    20-20-20 rank 5 (λ = 172): 199.77 ± 1.62 (both +16%): the
     larger networks land above λ, for a reason not yet separated (sampler step bias against
     the estimator's own target at γ = 1, which lets the chains reach less singular points of
     the true set). At γ = 100 the 5-5-5-5 estimate falls to 7.71 and 7.29 (seeds 0, 10)."""
