@@ -673,10 +673,10 @@ def dln_llc(
     5-5-5-5 rank 2 (λ = 11): 11.41 ± 0.79, 11.13 ± 0.80, 12.43 ± 0.81 (seeds 0, 10, 20);
     4-3-4 rank 1 (λ = 6): 5.06 ± 0.71 (seed 0, 4 chains), 6.02 ± 0.36, 5.66 ± 0.36 (seeds 10, 20,
     16 chains); 6-6-6 rank 3 (λ = 17): 15.51 ± 0.88; 10-10-10-10 rank 3 (λ = 42): 48.79 ± 1.15 and
-    20-20-20 rank 5 (λ = 172): 199.77 ± 1.62 (both +16%): the
-    larger networks land above λ, for a reason not yet separated (sampler step bias against
-    the estimator's own target at γ = 1, which lets the chains reach less singular points of
-    the true set). At γ = 100 the 5-5-5-5 estimate falls to 7.71 and 7.29 (seeds 0, 10)."""
+    20-20-20 rank 5 (λ = 172): 199.77 ± 1.62 (both +16%). On 10-10-10-10 (seed 0, same auto step)
+    γ = 1, 3, 10 gave 48.79, 42.25, 35.72: the localization, not the sampler's step, sets the
+    number there (at γ = 1 the chains reach less singular points of the true set). At γ = 100
+    the 5-5-5-5 estimate falls to 7.71 and 7.29 (seeds 0, 10)."""
     from slt.nn.data import dln_data
     from slt.nn.models import dln_teacher, gaussian_nll
     from slt.rlct import deep_linear_network
