@@ -305,13 +305,13 @@ def estimate_llc(
     elif isinstance(step_size, str):
         raise ValueError(f"step_size must be a positive number or 'auto', got {step_size!r}")
     burnin_notes: tuple[str, ...] = ()
+    mean_step = _mean_step(step_size, sampler, step_levels)
     if thin is None:
         thin = DEFAULTS["thin"]
         if num_burnin is None and isinstance(num_draws, int) and num_draws > 0:
-            relax = auto_burnin(_mean_step(step_size, sampler, step_levels), gamma)[0]
-            thin = max(thin, math.ceil(relax / num_draws))
+            thin = max(thin, math.ceil(auto_burnin(mean_step, gamma)[0] / num_draws))
     if num_burnin is None:
-        num_burnin, burnin_notes = auto_burnin(_mean_step(step_size, sampler, step_levels), gamma, thin)
+        num_burnin, burnin_notes = auto_burnin(mean_step, gamma, thin)
     cfg = _config(nbeta, gamma, step_size, num_chains, num_draws, num_burnin, thin, sampler, seed, batch_size,
                   step_levels)
     if cfg.gamma == 0:

@@ -80,6 +80,7 @@ def cusp_reference(nbeta: float, gamma: float, *, outer_points: int = 801) -> fl
 def potential_cases(quick: bool = False) -> list[Case]:
     """Sums of monomials, a non-quasi-homogeneous polynomial, normal crossings (with prior exponents), the cusp."""
     x, y = sp.symbols("x y")
+    cusp = P.cusp()
     pots = [
         P.sum_of_monomials([1, 2]),
         P.Potential.from_expr("x**2 + y**4 + z**6", lam=sp.Rational(11, 12), m=1),
@@ -88,13 +89,13 @@ def potential_cases(quick: bool = False) -> list[Case]:
         P.normal_crossing([1, 2]),
         P.normal_crossing([1, 2], h=[0, 2]),
         P.normal_crossing([1, 1], h=[1, 0]),
-        P.cusp(),
+        cusp,
         P.Potential.from_expr(x**2 * y**2, name="x²y² (m = 2)", lam=sp.Rational(1, 2), m=2),
     ]
     if quick:
         pots = pots[:1]
     return [Case(V.name, V, float(V.lam), V.m, nb, population=V,
-                 reference=cusp_reference if V.name.startswith("cusp") else None)
+                 reference=cusp_reference if V is cusp else None)
             for V in pots for nb in ((1e4,) if quick else (1e4, 1e5))]
 
 

@@ -271,9 +271,8 @@ def run(
     bins = [int(hist_bins)] * 2 if np.isscalar(hist_bins) else [int(b) for b in hist_bins]
     hist_dims = min(dim, 2)
     use_hist = bounds is not None and bins[0] > 0
-    shape = (bins[0], bins[1] if hist_dims == 2 else 1) if use_hist else (0, 0)
     ntiles = min(NUM_TILES, num_walkers)
-    hist = np.zeros((ntiles, *shape), dtype=np.int64)
+    hist = np.zeros((ntiles, bins[0], bins[1] if hist_dims == 2 else 1), dtype=np.int64) if use_hist else None
     hist_scale = np.array([bins[i] / (hi[i] - lo[i]) if i < hist_dims else 1.0 for i in range(2)])
     hist_lo = np.array([lo[i] if i < hist_dims else 0.0 for i in range(2)])
     accepts = np.zeros(num_walkers, dtype=np.int64)
@@ -290,7 +289,7 @@ def run(
             n = min(chunk, num_steps - step0)
             k.run_chunk(kind, pos, vel, grd, aux, ucur, states, p, ctr, lo, hi, bool(periodic),
                         data, full_idx, batch_idx, step0, n, thin, rec_pos, rec_ene,
-                        ntiles, hist if use_hist else None, hist_lo, hist_scale, num_burnin, accepts,
+                        ntiles, hist, hist_lo, hist_scale, num_burnin, accepts,
                         div_step, div_val)
             if np.any(div_step >= 0):
                 w = int(np.flatnonzero(div_step >= 0)[0])

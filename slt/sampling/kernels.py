@@ -217,9 +217,9 @@ def run_chunk(kind, pos, vel, grd, aux, ucur, states, p, center, lo, hi, periodi
     Walkers are split into ``ntiles`` fixed tiles processed in parallel; each tile owns a slice
     of ``hist``, so counts never race and do not depend on the thread count.  ``hist`` and
     ``batch_idx`` (minibatch rows per walker) may be None: numba then compiles their branches
-    away, and with them stores that would keep the coordinates out of registers.  Records ``V`` and positions after every ``thin``-th
-    global step; stops a walker at the first non-finite coordinate, storing the step in
-    ``div_step`` and value in ``div_val``.
+    away, and with them stores that would keep the coordinates out of registers.  Records
+    ``V`` and positions after every ``thin``-th global step; stops a walker at the first
+    non-finite coordinate, storing the step in ``div_step`` and value in ``div_val``.
     """
     nwalk = pos.shape[0]
     tile = (nwalk + ntiles - 1) // ntiles
