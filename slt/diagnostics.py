@@ -82,7 +82,7 @@ def _geweke(traces: np.ndarray) -> tuple[float, float]:
     """(z, Welch–Satterthwaite dof) of the pooled Geweke comparison; see :func:`trend_z`."""
     arr = _traces(traces)
     n = arr.shape[1]
-    first, last = arr[:, :max(2, round(GEWEKE_FIRST * n))], arr[:, -round(GEWEKE_LAST * n):]
+    first, last = arr[:, :max(4, round(GEWEKE_FIRST * n))], arr[:, -max(4, round(GEWEKE_LAST * n)):]
     diff = float(last.mean() - first.mean())
     if _constant(first) and _constant(last):
         return (0.0 if diff == 0.0 else math.copysign(math.inf, diff)), math.inf

@@ -25,6 +25,7 @@ from slt.estimators import (
     wbic,
     wbic_from_losses,
 )
+from slt.estimators.core import MIN_DRAWS
 from slt.estimators.llc import DEFAULTS
 from slt.estimators.validation import cusp_reference
 
@@ -69,8 +70,15 @@ def test_llc_from_traces_warns_once_and_stores():
     assert any("negative" in w for w in res.warnings) and any("trend" in w for w in res.warnings)
 
 
+def test_llc_from_traces_takes_the_fewest_draws_it_allows():
+    rng = np.random.default_rng(2)
+    shape = (2, MIN_DRAWS)
+    res = llc_from_traces(1.01 + 0.001 * rng.normal(size=shape), 1.0, CFG, distance_traces=rng.random(shape))
+    assert np.isfinite(res.mean) and np.isfinite(res.se)
+
+
 @pytest.mark.parametrize("bad, match", [(np.ones(10), "shape"), (np.full((2, 8), np.nan), "NaN"),
-                                        (np.ones((2, 3)), "num_draws")])
+                                        (np.ones((2, 7)), "num_draws")])
 def test_llc_from_traces_rejects_bad_traces(bad, match):
     with pytest.raises(ValueError, match=match):
         llc_from_traces(bad, 0.0, CFG)

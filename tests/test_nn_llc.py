@@ -129,7 +129,7 @@ def test_errors():
     X, y = xor_data()
     model = xor_mlp(seed=0)
     mse = nn.functional.mse_loss
-    kw = dict(nbeta=10.0, step_size=1e-3, num_chains=1, num_draws=2, num_burnin=0)
+    kw = dict(nbeta=10.0, step_size=1e-3, num_chains=1, num_draws=8, num_burnin=0)
     with pytest.raises(ValueError, match="scalar"):
         sample_losses(model, (X, y), loss_fn=lambda o, t: (o - t) ** 2, **kw)
     with pytest.raises(ValueError, match="empty"):
@@ -138,8 +138,8 @@ def test_errors():
         sample_losses(model, (X, y), loss_fn=mse, w_star=torch.zeros(8), **kw)
     with pytest.raises(ValueError, match="sampler"):
         sample_losses(model, (X, y), loss_fn=mse, sampler="hmc", **kw)
-    with pytest.raises(ValueError, match="num_draws"):
-        sample_losses(model, (X, y), loss_fn=mse, **{**kw, "num_draws": 0})
+    with pytest.raises(ValueError, match="num_draws"):  # before sampling, not after a long run
+        sample_losses(model, (X, y), loss_fn=mse, **{**kw, "num_draws": 7})
     with pytest.raises(ValueError, match="step_size"):
         sample_losses(model, (X, y), loss_fn=mse, **{**kw, "step_size": -1.0})
     with pytest.raises(ValueError, match="step_size"):

@@ -36,6 +36,7 @@ from slt.estimators import (
     ti_from_means,
     wbic_from_losses,
 )
+from slt.estimators.core import MIN_DRAWS
 from slt.nn import sgmcmc
 from slt.nn.data import as_tensors
 from slt.nn.models import generator
@@ -270,7 +271,7 @@ def sample_losses(
     if sampler not in sgmcmc.SAMPLERS:
         raise ValueError(f"sampler={sampler!r}; expected one of {sorted(sgmcmc.SAMPLERS)}")
     num_chains = _check_count("num_chains", num_chains, 1)
-    num_draws = _check_count("num_draws", num_draws, 1)
+    num_draws = _check_count("num_draws", num_draws, MIN_DRAWS)
     if num_burnin is not None:
         num_burnin = _check_count("num_burnin", num_burnin, 0)
     thin = _check_count("thin", thin, 1)
