@@ -33,6 +33,16 @@ def test_mcse_covers_the_true_mean():
     assert se > 1.5 * x.std() / np.sqrt(x.size)  # autocorrelation widens it (exact factor √3)
 
 
+def test_mcse_sees_a_mode_slower_than_the_chains():
+    """Chains with their own offset (a mode none of them leaves): the exact se is √(1/(CN) + s²/C)."""
+    rng = np.random.default_rng(3)
+    chains, draws, s = 64, 2000, 0.05
+    x = rng.normal(size=(chains, draws)) + rng.normal(scale=s, size=(chains, 1))
+    exact = math.sqrt(1 / x.size + s**2 / chains)
+    assert abs(D.mcse_mean(x) / exact - 1) < 0.25
+    assert D.mcse_mean(x[: D.MIN_CHAINS_BETWEEN - 1]) < 0.7 * math.sqrt(1 / (7 * draws) + s**2 / 7)  # ESS form alone
+
+
 def test_rhat_and_trend_flag_disagreeing_and_drifting_chains():
     rng = np.random.default_rng(2)
     iid = rng.normal(size=(8, 1000))

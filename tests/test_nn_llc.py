@@ -55,6 +55,22 @@ def test_sgld_matches_exact_stationary_law(linear_problem, step):
         assert sgld_exact(h, NBETA, GAMMA, run.step_size) / sgld_exact(h, NBETA, GAMMA, 0.0) < 1.05
 
 
+@pytest.mark.parametrize("step", [0.03, "auto"])
+def test_mala_has_no_step_size_bias(linear_problem, step):
+    """At a step where SGLD's own stationary law is 40% off, MALA still samples the posterior."""
+    model, data, h = linear_problem
+    run = sample_losses(model, data, loss_fn=gaussian_nll, nbeta=NBETA, gamma=GAMMA, step_size=step,
+                        sampler="mala", num_chains=8, num_draws=2000, num_burnin=500, seed=4)
+    lam, se = lam_and_se(run)
+    exact = sgld_exact(h, NBETA, GAMMA, 0.0)
+    assert abs(lam - exact) < 4 * se
+    assert abs(lam - sgld_exact(h, NBETA, GAMMA, run.step_size)) > 4 * se
+    assert 0.5 < run.acceptance < 1.0
+    with pytest.raises(ValueError, match="batch_size=None"):
+        sample_losses(model, data, loss_fn=gaussian_nll, nbeta=NBETA, sampler="mala", step_size=0.01,
+                      num_chains=2, num_draws=8, num_burnin=0, batch_size=10)
+
+
 # SGNHT is exact as ε → 0 (bias allowance 5%); RMSprop-SGLD drops the Γ correction of a
 # state-dependent preconditioner, so its stationary law is only approximate (allowance 20%).
 @pytest.mark.parametrize("sampler,step,allowance", [("sgnht", 0.02, 0.05), ("rmsprop_sgld", 0.05, 0.2)])

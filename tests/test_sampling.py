@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from slt import gibbs, potentials as P, sampling
+from slt import _codegen, gibbs, potentials as P, sampling
 from slt.errors import DivergenceError
 
 HARMONIC = P.harmonic([1.0])
@@ -127,6 +127,15 @@ def test_reproducible_across_thread_counts(sampler):
     assert np.array_equal(a.histogram, b.histogram)
     c = run(X2Y2, sampler, **{**kw, "seed": 12})
     assert not np.array_equal(a.positions, c.positions)
+
+
+def test_each_sampler_runs_its_own_compiled_module():
+    base = X2Y2.kernels
+    assert base.KIND == -1 and base.DIM == 2
+    mods = {name: _codegen.for_sampler(base, kind) for name, kind in sampling.driver.SAMPLERS.items()}
+    assert all(m.KIND == sampling.driver.SAMPLERS[name] and m.DIM == 2 for name, m in mods.items())
+    assert len({id(m) for m in mods.values()} | {id(base)}) == 5
+    assert _codegen.for_sampler(base, 0) is mods["langevin"] and _codegen.for_sampler(mods["mala"], 3) is mods["mala"]
 
 
 def test_recording_shapes_and_settings():

@@ -197,6 +197,7 @@ class ChainRun:
     curvature: float | None
     num_burnin: int
     notes: tuple[str, ...] = ()
+    acceptance: float | None = None
 
 
 def _check_count(name: str, value, minimum: int) -> int:
@@ -210,6 +211,10 @@ def _check_positive(name: str, value, *, allow_zero: bool = False) -> float:
     if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         raise ValueError(f"{name}={value!r}; must be {'>= 0' if allow_zero else '> 0'} and finite")
     return v
+
+
+SAMPLERS = (*sgmcmc.SAMPLERS, "mala")
+MALA_FRACTION = 1.0  # MALA's auto step, ε = 1/h: exact at any step, so only the acceptance limits it
 
 
 def auto_step_size(
@@ -232,7 +237,9 @@ def auto_step_size(
     inflates the variance of a direction of curvature a by a further (εnβa/4)·nβ(1/b − 1/n)
     (Welling & Teh 2011, Sec. 4). The rule therefore uses
     h = nβ λ_max (1 + nβ(1/b − 1/n)) + γ, which keeps the total inflation at fraction/4.
-    SGNHT integrates ``p`` with the same step, so it uses ε = sqrt(fraction/h).
+    SGNHT integrates ``p`` with the same step, so it uses ε = sqrt(fraction/h). MALA has no
+    step bias to budget: it takes ε = :data:`MALA_FRACTION`/h (acceptance 0.92 on the
+    linear-Gaussian test problem).
     """
     noise = 0.0 if batch_size is None or n is None or batch_size >= n else nbeta * (1.0 / batch_size - 1.0 / n)
     h = nbeta * curvature * (1.0 + noise) + gamma
@@ -240,6 +247,8 @@ def auto_step_size(
         raise ValueError("step_size='auto' needs curvature: the loss is flat at w* and gamma=0; give step_size")
     if sampler == "sgld":
         return fraction / h
+    if sampler == "mala":
+        return MALA_FRACTION / h
     if sampler == "sgnht":
         return math.sqrt(fraction / h)
     raise ValueError(f"step_size='auto' is not available for sampler={sampler!r}; give a step size")
@@ -268,8 +277,8 @@ def sample_losses(
 ) -> ChainRun:
     """Run ``num_chains`` SG-MCMC chains on the localized tempered posterior of ``model`` and
     return the loss traces (see :func:`estimate_llc` for the arguments)."""
-    if sampler not in sgmcmc.SAMPLERS:
-        raise ValueError(f"sampler={sampler!r}; expected one of {sorted(sgmcmc.SAMPLERS)}")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler={sampler!r}; expected one of {sorted(SAMPLERS)}")
     num_chains = _check_count("num_chains", num_chains, 1)
     num_draws = _check_count("num_draws", num_draws, MIN_DRAWS)
     if num_burnin is not None:
@@ -278,6 +287,8 @@ def sample_losses(
     gamma = _check_positive("gamma", gamma, allow_zero=True)
     if batch_size is not None:
         batch_size = _check_count("batch_size", batch_size, 1)
+    if sampler == "mala" and batch_size is not None:
+        raise ValueError("sampler='mala' compares exact potentials in its accept step: it needs batch_size=None")
     dev = pick_device(device)
     X, y = as_tensors(data)
     n = X.shape[0]
@@ -316,21 +327,35 @@ def sample_losses(
     options = dict(sampler_options or {})
     evaluate = ChainEvaluator(net, X, y, vectorize=vectorize)
     batches = _Batches(n, batch_size, num_chains, gen, dev)
+
+    def potential(W: torch.Tensor, idx: torch.Tensor | None = None):
+        """U = nβ L + (γ/2)‖W − w*‖², ∇U and L per chain."""
+        grads, loss = evaluate(W, idx)
+        diff = W - w_star
+        return nbeta * loss + 0.5 * gamma * diff.square().sum(dim=1), nbeta * grads + gamma * diff, loss
+
     W = w_star.unsqueeze(0).repeat(num_chains, 1)
-    state = sgmcmc.init(sampler, W, **({"diffusion": options["diffusion"]} if "diffusion" in options else {}))
+    if sampler == "mala":
+        state = sgmcmc.MALAState(W, *potential(W), torch.zeros(num_chains, dtype=torch.int64, device=dev))
+    else:
+        state = sgmcmc.init(sampler, W, **({"diffusion": options["diffusion"]} if "diffusion" in options else {}))
     total = num_burnin + num_draws * thin
     trace = torch.empty(num_chains, total, dtype=w_star.dtype, device=dev)
     dist = torch.empty(num_chains, total, dtype=w_star.dtype, device=dev)
     from tqdm.auto import trange
 
     check_every, checked = 100, 0
-    for t in trange(total, disable=not progress, desc="sgmcmc"):
-        grads, loss = evaluate(state.w, batches.next())
-        trace[:, t] = loss.detach()
+    for t in trange(total, disable=not progress, desc=sampler):
         dist[:, t] = (state.w.detach() - w_star).square().sum(dim=1)
-        grad_u = nbeta * grads + gamma * (state.w - w_star)
         noise = torch.randn(state.w.shape, generator=gen, dtype=state.w.dtype, device=dev)
-        state = sgmcmc.step(sampler, state, grad_u, noise, step, **options)
+        if sampler == "mala":
+            trace[:, t] = state.loss
+            uniform = 1.0 - torch.rand(num_chains, generator=gen, dtype=state.w.dtype, device=dev)
+            state = sgmcmc.mala_step(state, potential, noise, uniform, step)
+        else:
+            _, grad_u, loss = potential(state.w, batches.next())
+            trace[:, t] = loss
+            state = sgmcmc.step(sampler, state, grad_u, noise, step, **options)
         if t + 1 - checked >= check_every or t + 1 == total:
             _check_finite(trace[:, checked : t + 1], checked, state.w)
             checked = t + 1
@@ -350,6 +375,7 @@ def sample_losses(
         curvature=curvature,
         num_burnin=num_burnin,
         notes=burnin_notes,
+        acceptance=float(state.accepted.sum()) / (num_chains * total) if sampler == "mala" else None,
     )
 
 
@@ -430,7 +456,10 @@ def estimate_llc(
         the rule gave 11.41 ± 0.79 (minibatch 500, thin 2).
     batch_size : int, optional
         Minibatch size per chain and step (None: full batch).
-    sampler : "sgld", "sgnht" or "rmsprop_sgld" (:mod:`slt.nn.sgmcmc`).
+    sampler : "sgld", "sgnht", "rmsprop_sgld" or "mala" (:mod:`slt.nn.sgmcmc`). MALA needs the
+        full batch (``batch_size=None``) and has no step-size bias: a long MALA run is the
+        exact value of the estimator at (nβ, γ), against which the SG-MCMC answers can be
+        checked; ``LLCResult.acceptance`` holds its acceptance rate.
     device : torch device; None picks CUDA when available.
     seed : int or numpy Generator.
     vectorize : bool
@@ -475,7 +504,7 @@ def _result(run: ChainRun, num_chains, num_draws, thin, sampler, seed, batch_siz
         "step_size_rule": "given" if run.curvature is None else "auto", "device": str(pick_device(device)),
     }
     return llc_from_traces(run.loss_traces, run.init_loss, config, extra_warnings=extra, info=info,
-                           distance_traces=run.distance_traces)
+                           distance_traces=run.distance_traces, acceptance=run.acceptance)
 
 
 @dataclass(frozen=True)

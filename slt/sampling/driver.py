@@ -8,6 +8,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from slt import _codegen
 from slt.errors import DivergenceError
 from slt.sampling.rng import seed_to_int, stream_keys
 
@@ -250,7 +251,7 @@ def run(
         _count("batch_size", batch_size)
     batch_idx = None if batch_size is None else np.zeros((num_walkers, int(batch_size)), dtype=np.int64)
 
-    k = potential.kernels
+    k = _codegen.for_sampler(potential.kernels, kind)
     if k.DIM != dim:
         raise ValueError(f"{potential.name!r}: kernels compiled for dimension {k.DIM}, model has {dim}")
     vel = np.zeros_like(pos)
@@ -287,7 +288,7 @@ def run(
         step0 = 0
         while step0 < num_steps:
             n = min(chunk, num_steps - step0)
-            k.run_chunk(kind, pos, vel, grd, aux, ucur, states, p, ctr, lo, hi, bool(periodic),
+            k.run_chunk(pos, vel, grd, aux, ucur, states, p, ctr, lo, hi, bool(periodic),
                         data, full_idx, batch_idx, step0, n, thin, rec_pos, rec_ene,
                         ntiles, hist, hist_lo, hist_scale, num_burnin, accepts,
                         div_step, div_val)

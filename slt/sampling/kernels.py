@@ -1,9 +1,10 @@
 """Numba ensemble kernels: init/step functions per sampler and one chunked driver.
 
 This module is a *template*: :mod:`slt._codegen` pastes it after the ``energy``/``grad``
-functions of a potential and its dimension ``DIM`` (a compile-time constant, so every loop
-over coordinates is unrolled: a third less time per Langevin step on x²y²) so the whole
-file is compiled and cached together.  The samplers target the tempered, localized density
+functions of a potential, its dimension ``DIM`` and the sampler ``KIND`` (compile-time
+constants: every loop over coordinates is unrolled, a third less time per Langevin step on
+x²y², and ``run_chunk`` keeps only the step of its own sampler, a quarter less again) so the
+whole file is compiled and cached together.  The samplers target the tempered, localized density
 
     p(x) ∝ exp(-U(x) / T),   U(x) = scale * V(x) + (gamma / 2) * |x - center|^2,
 
@@ -26,6 +27,8 @@ from slt.sampling._quadratic import DIM, energy, grad  # @slt-loss-functions
 from slt.sampling.rng import normal, uniform, uniform_open
 
 LANGEVIN, UNDERDAMPED, SGD_MOMENTUM, MALA = 0, 1, 2, 3
+#: the sampler ``run_chunk`` runs: a compile-time constant of each generated module (-1: none)
+KIND = -1  # @slt-loss-functions
 
 
 @nb.njit(inline="always", cache=True, error_model="numpy")
@@ -209,10 +212,10 @@ def init_walkers(pos, grd, ucur, p, center, data, full_idx):
 
 
 @nb.njit(parallel=True, cache=True, error_model="numpy")
-def run_chunk(kind, pos, vel, grd, aux, ucur, states, p, center, lo, hi, periodic,
+def run_chunk(pos, vel, grd, aux, ucur, states, p, center, lo, hi, periodic,
               data, full_idx, batch_idx, step0, nsteps, thin, rec_pos, rec_ene,
               ntiles, hist, hist_lo, hist_scale, hist_from, accepts, div_step, div_val):
-    """Advance every walker ``nsteps`` steps (global steps ``step0 ...``).
+    """Advance every walker ``nsteps`` steps (global steps ``step0 ...``) of sampler ``KIND``.
 
     Walkers are split into ``ntiles`` fixed tiles processed in parallel; each tile owns a slice
     of ``hist``, so counts never race and do not depend on the thread count.  ``hist`` and
@@ -245,19 +248,19 @@ def run_chunk(kind, pos, vel, grd, aux, ucur, states, p, center, lo, hi, periodi
                 seg = min(thin - (step0 + k) % thin, nsteps - k)
                 for j in range(seg):
                     step = step0 + k + j
-                    if kind == LANGEVIN or kind == SGD_MOMENTUM:
+                    if KIND == LANGEVIN or KIND == SGD_MOMENTUM:
                         if batch_idx is not None:
                             s = _draw_batch(s, batch_idx[w], nrows)
                             _grad_u(x, data, batch_idx[w], batch_idx.shape[1], scale, gamma, center, g)
                         else:
                             _grad_u(x, data, full_idx, nrows, scale, gamma, center, g)
-                        if kind == LANGEVIN:
+                        if KIND == LANGEVIN:
                             s = langevin_step(s, x, g, dt, sd)
                         else:
                             s = sgd_momentum_step(s, x, v, g, dt, mu, sigma)
                         if periodic:
                             _wrap(x, lo, hi)
-                    elif kind == UNDERDAMPED:
+                    elif KIND == UNDERDAMPED:
                         underdamped_b_a(x, v, g, dt)
                         s = underdamped_o_a(s, x, v, dt, c1, c2)
                         if periodic:
@@ -268,7 +271,7 @@ def run_chunk(kind, pos, vel, grd, aux, ucur, states, p, center, lo, hi, periodi
                         else:
                             _grad_u(x, data, full_idx, nrows, scale, gamma, center, g)
                         underdamped_b(v, g, dt)
-                    else:
+                    elif KIND == MALA:
                         s, u_cur, acc = mala_step(s, x, v, g, y, u_cur, p, center,
                                                   lo, hi, periodic, data, full_idx, nrows)
                         if acc:
