@@ -171,14 +171,18 @@ def test_errors():
 
 
 def test_estimate_llc_result(linear_problem):
+    """The default is Richardson-extrapolated SGLD, whose exact mean is 2 E_{ε/2} − E_ε."""
     model, data, h = linear_problem
-    res = estimate_llc(model, data, loss_fn=gaussian_nll, nbeta=NBETA, gamma=GAMMA, step_size=0.01,
-                       num_chains=4, num_draws=2000, num_burnin=500, seed=3)
-    exact = sgld_exact(h, NBETA, GAMMA, 0.01)
+    res = estimate_llc(model, data, loss_fn=gaussian_nll, nbeta=NBETA, gamma=GAMMA, step_size=0.02,
+                       num_chains=8, num_draws=2000, num_burnin=500, seed=3)
+    exact = 2 * sgld_exact(h, NBETA, GAMMA, 0.01) - sgld_exact(h, NBETA, GAMMA, 0.02)
     assert abs(res.mean - exact) < 4 * res.se and abs(res.mean - 2.0) > 4 * res.se
-    assert res.nbeta == NBETA and res.gamma == GAMMA and res.config.step_size == 0.01
+    assert abs(res.mean - sgld_exact(h, NBETA, GAMMA, 0.02)) > 4 * res.se  # plain SGLD's biased law fails
+    assert abs(res.info["sgld_coarse"] - sgld_exact(h, NBETA, GAMMA, 0.02)) < 4 * res.info["sgld_coarse_se"]
+    assert abs(res.info["sgld_fine"] - sgld_exact(h, NBETA, GAMMA, 0.01)) < 4 * res.info["sgld_fine_se"]
+    assert res.nbeta == NBETA and res.gamma == GAMMA and res.config.step_size == 0.02
     assert res.config.sampler == "sgld" and res.config.seed == 3 and res.info["step_size_rule"] == "given"
-    assert res.loss_traces.shape == (4, 2000) and res.rhat < 1.05
+    assert res.loss_traces.shape == (8, 2000) and res.rhat < 1.05
     # default nβ = n/log n
     res = estimate_llc(model, data, loss_fn=gaussian_nll, num_chains=1, num_draws=32, num_burnin=0, seed=0)
     assert res.nbeta == pytest.approx(200 / np.log(200)) and res.info["step_size_rule"] == "auto"
@@ -187,7 +191,7 @@ def test_estimate_llc_result(linear_problem):
 def test_llc_vs_gamma_follows_localization(linear_problem):
     model, data, h = linear_problem
     sweep = llc_vs_gamma(model, data, gammas=[1.0, 100.0], loss_fn=gaussian_nll, nbeta=NBETA, step_size=0.005,
-                         num_chains=4, num_draws=2000, num_burnin=500)
+                         num_chains=4, num_draws=2000, num_burnin=500, richardson=False)
     exact = [sgld_exact(h, NBETA, g, 0.005) for g in (1.0, 100.0)]
     assert np.all(np.abs(sweep.llc - exact) < 4 * sweep.se)
     assert sweep.llc[1] < sweep.llc[0] - 4 * sweep.se.max()  # strong localization lowers λ̂
@@ -202,7 +206,7 @@ def test_llc_trajectory_resumes(tmp_path, linear_problem):
             m.weight.copy_(model.weight * scale)
         ckpts[k] = m.state_dict()
     kw = dict(loss_fn=gaussian_nll, model=model, nbeta=NBETA, gamma=GAMMA, step_size=0.01, num_chains=2,
-              num_draws=50, num_burnin=10, progress=False)
+              num_draws=50, num_burnin=10, progress=False, richardson=False)
     log = tmp_path / "traj.jsonl"
     first = llc_trajectory({0: ckpts[0]}, data, out=log, **kw)
     assert first.keys == (0,)

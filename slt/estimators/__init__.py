@@ -1,8 +1,8 @@
 """Learning coefficients and free energies by sampling, validated against exact values.
 
 - :mod:`slt.estimators.core`: the pure-array math shared with the torch bridge
-  (:class:`LLCConfig`, :class:`LLCResult`, :func:`llc_from_traces`, :func:`wbic_from_losses`,
-  :func:`ti_from_means`).
+  (:class:`LLCConfig`, :class:`LLCResult`, :func:`llc_from_traces`,
+  :func:`richardson_extrapolate`, :func:`wbic_from_losses`, :func:`ti_from_means`).
 - :mod:`slt.estimators.llc`: :func:`estimate_llc` and :func:`calibrate` on the numba samplers.
 - :mod:`slt.estimators.exact`: the exact values by quadrature
   (:func:`exact_tempered_expectation`, :func:`exact_free_energy`, improper posteriors).
@@ -12,7 +12,9 @@ from slt.estimators.core import (
     LLCConfig,
     LLCResult,
     default_nbeta,
+    fine_config,
     llc_from_traces,
+    richardson_extrapolate,
     ti_from_means,
     wbic_from_losses,
 )
@@ -31,6 +33,8 @@ __all__ = [
     "LLCResult",
     "default_nbeta",
     "llc_from_traces",
+    "fine_config",
+    "richardson_extrapolate",
     "ti_from_means",
     "wbic_from_losses",
     "ImproperPosteriorError",

@@ -25,7 +25,15 @@ import sympy as sp
 
 from slt import diagnostics
 from slt.errors import DivergenceError
-from slt.estimators.core import MIN_DRAWS, LLCConfig, LLCResult, default_nbeta, llc_from_traces
+from slt.estimators.core import (
+    MIN_DRAWS,
+    LLCConfig,
+    LLCResult,
+    default_nbeta,
+    fine_config,
+    llc_from_traces,
+    richardson_extrapolate,
+)
 from slt.estimators.exact import ImproperPosteriorError, check_proper, exact_tempered_expectation
 from slt.potentials import Potential
 from slt.sampling import run
@@ -323,18 +331,8 @@ def estimate_llc(
     init_loss = _loss(model, w)
     if cfg.sampler == "sgld" and richardson:
         coarse = _sample(model, w, cfg, progress=progress)
-        ctraces = coarse.energies[:, cfg.num_burnin // cfg.thin:]
-        cfg_fine = replace(cfg, step_size=cfg.step_size / 2, num_burnin=2 * cfg.num_burnin, thin=2 * cfg.thin,
-                           seed=None if cfg.seed is None else cfg.seed + 1)
-        fine = _fit(model, w, cfg_fine, init_loss, exact_value, notes, info, progress)
-        c_per_chain = nbeta * (ctraces.mean(axis=1) - init_loss)
-        c_se = nbeta * diagnostics.mcse_mean(ctraces)
-        per_chain = 2 * fine.per_chain - c_per_chain
-        info.update(sgld_fine=fine.mean, sgld_fine_se=fine.se, sgld_coarse=float(c_per_chain.mean()),
-                    sgld_coarse_se=float(c_se))
-        return replace(fine, config=cfg, mean=float(per_chain.mean()),
-                       std=float(per_chain.std(ddof=1)) if per_chain.size > 1 else 0.0,
-                       se=float(math.hypot(2 * fine.se, c_se)), per_chain=per_chain, info=info)
+        fine = _fit(model, w, fine_config(cfg), init_loss, exact_value, notes, info, progress)
+        return richardson_extrapolate(fine, coarse.energies[:, cfg.num_burnin // cfg.thin:], cfg)
     return _fit(model, w, cfg, init_loss, exact_value, notes, info, progress)
 
 

@@ -36,7 +36,7 @@ from slt.estimators import (
     ti_from_means,
     wbic_from_losses,
 )
-from slt.estimators.core import MIN_DRAWS
+from slt.estimators.core import MIN_DRAWS, fine_config, richardson_extrapolate
 from slt.nn import sgmcmc
 from slt.nn.data import as_tensors
 from slt.nn.models import generator
@@ -198,6 +198,7 @@ class ChainRun:
     num_burnin: int
     notes: tuple[str, ...] = ()
     acceptance: float | None = None
+    batch_size: int | None = None
 
 
 def _check_count(name: str, value, minimum: int) -> int:
@@ -376,6 +377,7 @@ def sample_losses(
         num_burnin=num_burnin,
         notes=burnin_notes,
         acceptance=float(state.accepted.sum()) / (num_chains * total) if sampler == "mala" else None,
+        batch_size=batch_size,
     )
 
 
@@ -410,6 +412,7 @@ def estimate_llc(
     vectorize: bool = True,
     progress: bool = False,
     sampler_options: dict | None = None,
+    richardson: bool = True,
 ) -> LLCResult:
     """Local learning coefficient of a torch network at ``w_star``.
 
@@ -468,6 +471,14 @@ def estimate_llc(
         Show a tqdm progress bar.
     sampler_options : dict
         Extra kernel options (``diffusion`` for SGNHT; ``alpha``, ``eps`` for RMSprop-SGLD).
+    richardson : bool
+        SGLD only: λ̂ = 2 λ̂(ε/2) − λ̂(ε), from a second, independent run at ε/2 over the same
+        time span (twice the burn-in steps and the thinning), which removes SGLD's O(ε) bias
+        (:func:`slt.estimators.richardson_extrapolate`, as on the numba path; three times the
+        steps of one run). The auto step keeps the stiffest direction's bias at 5%, but the bias
+        of hundreds of directions adds up: on the deep linear network 10-10-10-10 at a rank-3
+        teacher (λ = 42, n = 10⁴, γ = 1, minibatch 500) plain SGLD gave 48.79 ± 1.15 at the auto
+        step and 45.68 ± 1.14 at half of it: 2·45.68 − 48.79 = 42.6 ± 2.6.
 
     Returns
     -------
@@ -483,25 +494,35 @@ def estimate_llc(
         A chain produced NaN/inf.
     """
     int_seed = seed if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else None
-    run = sample_losses(
-        model, data, loss_fn=loss_fn, w_star=w_star, nbeta=nbeta, gamma=gamma, step_size=step_size,
-        num_chains=num_chains, num_draws=num_draws, num_burnin=num_burnin, thin=thin, batch_size=batch_size,
-        sampler=sampler, device=device, seed=seed, vectorize=vectorize, progress=progress,
-        sampler_options=sampler_options,
-    )
-    return _result(run, num_chains, num_draws, thin, sampler, int_seed, batch_size, device)
+    kw = dict(loss_fn=loss_fn, w_star=w_star, nbeta=nbeta, gamma=gamma, num_chains=num_chains, num_draws=num_draws,
+              batch_size=batch_size, sampler=sampler, device=device, vectorize=vectorize, progress=progress,
+              sampler_options=sampler_options)
+    run = sample_losses(model, data, step_size=step_size, num_burnin=num_burnin, thin=thin, seed=seed, **kw)
+    config = _config(run, num_chains, num_draws, thin, sampler, int_seed, batch_size)
+    if sampler != "sgld" or not richardson:
+        return _result(run, config, device)
+    fine_cfg = fine_config(config)
+    fine = sample_losses(model, data, step_size=fine_cfg.step_size, num_burnin=fine_cfg.num_burnin,
+                         thin=fine_cfg.thin, seed=seed if fine_cfg.seed is None else fine_cfg.seed, **kw)
+    fine_res = _result(fine, fine_cfg, device, curvature=run.curvature)
+    return richardson_extrapolate(fine_res, run.loss_traces, config)
 
 
-def _result(run: ChainRun, num_chains, num_draws, thin, sampler, seed, batch_size, device) -> LLCResult:
-    config = LLCConfig(
+def _config(run: ChainRun, num_chains, num_draws, thin, sampler, seed, batch_size) -> LLCConfig:
+    return LLCConfig(
         nbeta=run.nbeta, gamma=run.gamma, step_size=run.step_size, num_chains=int(num_chains),
         num_draws=int(num_draws), num_burnin=run.num_burnin, thin=int(thin), sampler=sampler, seed=seed,
-        batch_size=None if batch_size is None or batch_size >= run.n else int(batch_size),
+        batch_size=None if run.batch_size is None or run.batch_size >= run.n else int(run.batch_size),
     )
+
+
+def _result(run: ChainRun, config: LLCConfig, device, curvature: float | None = None) -> LLCResult:
+    """LLCResult of one run; ``curvature`` names the auto step's probe when ``run`` got its step given."""
+    curvature = run.curvature if curvature is None else curvature
     extra = run.notes + (() if run.fallback_reason in (None, "vectorize=False") else (run.fallback_reason,))
     info = {
-        "n": run.n, "dim": run.dim, "vectorized": run.vectorized, "curvature": run.curvature,
-        "step_size_rule": "given" if run.curvature is None else "auto", "device": str(pick_device(device)),
+        "n": run.n, "dim": run.dim, "vectorized": run.vectorized, "curvature": curvature,
+        "step_size_rule": "given" if curvature is None else "auto", "device": str(pick_device(device)),
     }
     return llc_from_traces(run.loss_traces, run.init_loss, config, extra_warnings=extra, info=info,
                            distance_traces=run.distance_traces, acceptance=run.acceptance)
