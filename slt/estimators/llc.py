@@ -25,15 +25,8 @@ import sympy as sp
 
 from slt import diagnostics
 from slt.errors import DivergenceError
-from slt.estimators.core import (
-    MIN_DRAWS,
-    LLCConfig,
-    LLCResult,
-    default_nbeta,
-    fine_config,
-    llc_from_traces,
-    richardson_extrapolate,
-)
+from slt.estimators.core import MIN_DRAWS, LLCConfig, LLCResult, default_nbeta, llc_from_traces
+from slt.estimators.core import fine_config, richardson_extrapolate
 from slt.estimators.exact import ImproperPosteriorError, check_proper, exact_tempered_expectation
 from slt.potentials import Potential
 from slt.sampling import run
