@@ -64,7 +64,8 @@ def test_mala_has_no_step_size_bias(linear_problem, step):
     lam, se = lam_and_se(run)
     exact = sgld_exact(h, NBETA, GAMMA, 0.0)
     assert abs(lam - exact) < 4 * se
-    assert abs(lam - sgld_exact(h, NBETA, GAMMA, run.step_size)) > 4 * se
+    if step != "auto":  # at the auto step (0.25/h) SGLD's own bias is too small to tell apart here
+        assert abs(lam - sgld_exact(h, NBETA, GAMMA, run.step_size)) > 4 * se
     assert 0.5 < run.acceptance < 1.0
     with pytest.raises(ValueError, match="batch_size=None"):
         sample_losses(model, data, loss_fn=gaussian_nll, nbeta=NBETA, sampler="mala", step_size=0.01,

@@ -215,7 +215,7 @@ def _check_positive(name: str, value, *, allow_zero: bool = False) -> float:
 
 
 SAMPLERS = (*sgmcmc.SAMPLERS, "mala")
-MALA_FRACTION = 1.0  # MALA's auto step, ε = 1/h: exact at any step, so only the acceptance limits it
+MALA_FRACTION = 0.25  # MALA's auto step, ε = 0.25/h: exact at any step, so only the acceptance limits it
 
 
 def auto_step_size(
@@ -239,8 +239,9 @@ def auto_step_size(
     (Welling & Teh 2011, Sec. 4). The rule therefore uses
     h = nβ λ_max (1 + nβ(1/b − 1/n)) + γ, which keeps the total inflation at fraction/4.
     SGNHT integrates ``p`` with the same step, so it uses ε = sqrt(fraction/h). MALA has no
-    step bias to budget: it takes ε = :data:`MALA_FRACTION`/h (acceptance 0.92 on the
-    linear-Gaussian test problem).
+    step bias to budget: it takes ε = :data:`MALA_FRACTION`/h, limited by the acceptance alone:
+    on the deep linear network 5-5-5-5 (seed 0) the chains spread to stiffer regions than w*,
+    and ε = 1/h was accepted 16% of the time, ε = 0.25/h 40%.
     """
     noise = 0.0 if batch_size is None or n is None or batch_size >= n else nbeta * (1.0 / batch_size - 1.0 / n)
     h = nbeta * curvature * (1.0 + noise) + gamma
