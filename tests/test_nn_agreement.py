@@ -13,7 +13,7 @@ from slt.nn.models import regression_module  # noqa: E402
 
 # y = w1 w2 x + 0.5 ε at w* = (0, 0): a singular point (λ = 1/2). γ = 30 makes λ̂ depend on nβ
 # strongly enough that a factor-2 error in nβ in either path is a > 4σ disagreement.
-SETTINGS = dict(gamma=30.0, step_size=2e-3, num_chains=32, num_draws=2000, num_burnin=500, richardson=False)
+SETTINGS = dict(gamma=30.0, step_size=2e-3, num_chains=32, num_draws=2000, num_burnin=500)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_regression_module_is_the_same_loss(toy):
 
 
 def test_bridge_and_numba_agree(toy):
-    ref = numba_llc(toy, sampler="sgld", seed=1, **SETTINGS)
+    ref = numba_llc(toy, sampler="sgld", richardson=False, seed=1, **SETTINGS)
     module, data, loss_fn = regression_module(toy)
     res = estimate_llc(module, data, loss_fn=loss_fn, seed=2, **SETTINGS)
     assert res.nbeta == ref.nbeta and res.init_loss == pytest.approx(ref.init_loss, rel=1e-12)

@@ -172,10 +172,10 @@ def test_errors():
 
 
 def test_estimate_llc_result(linear_problem):
-    """The default is Richardson-extrapolated SGLD, whose exact mean is 2 E_{ε/2} − E_ε."""
+    """Richardson-extrapolated SGLD, whose exact mean is 2 E_{ε/2} − E_ε."""
     model, data, h = linear_problem
     res = estimate_llc(model, data, loss_fn=gaussian_nll, nbeta=NBETA, gamma=GAMMA, step_size=0.02,
-                       num_chains=8, num_draws=2000, num_burnin=500, seed=3)
+                       num_chains=8, num_draws=2000, num_burnin=500, seed=3, richardson=True)
     exact = 2 * sgld_exact(h, NBETA, GAMMA, 0.01) - sgld_exact(h, NBETA, GAMMA, 0.02)
     assert abs(res.mean - exact) < 4 * res.se and abs(res.mean - 2.0) > 4 * res.se
     assert abs(res.mean - sgld_exact(h, NBETA, GAMMA, 0.02)) > 4 * res.se  # plain SGLD's biased law fails
@@ -192,7 +192,7 @@ def test_estimate_llc_result(linear_problem):
 def test_llc_vs_gamma_follows_localization(linear_problem):
     model, data, h = linear_problem
     sweep = llc_vs_gamma(model, data, gammas=[1.0, 100.0], loss_fn=gaussian_nll, nbeta=NBETA, step_size=0.005,
-                         num_chains=4, num_draws=2000, num_burnin=500, richardson=False)
+                         num_chains=4, num_draws=2000, num_burnin=500)
     exact = [sgld_exact(h, NBETA, g, 0.005) for g in (1.0, 100.0)]
     assert np.all(np.abs(sweep.llc - exact) < 4 * sweep.se)
     assert sweep.llc[1] < sweep.llc[0] - 4 * sweep.se.max()  # strong localization lowers λ̂
@@ -207,7 +207,7 @@ def test_llc_trajectory_resumes(tmp_path, linear_problem):
             m.weight.copy_(model.weight * scale)
         ckpts[k] = m.state_dict()
     kw = dict(loss_fn=gaussian_nll, model=model, nbeta=NBETA, gamma=GAMMA, step_size=0.01, num_chains=2,
-              num_draws=50, num_burnin=10, progress=False, richardson=False)
+              num_draws=50, num_burnin=10, progress=False)
     log = tmp_path / "traj.jsonl"
     first = llc_trajectory({0: ckpts[0]}, data, out=log, **kw)
     assert first.keys == (0,)
