@@ -152,6 +152,13 @@ def test_divergence_error_names_walker_step_value():
     with pytest.raises(DivergenceError, match=r"chain \d+ diverged at step \d+") as info:
         run(V, num_walkers=4, num_steps=100, step_size=1.0, init=np.full((4, 1), 3.0), seed=0)
     assert info.value.chain == 0 and not np.isfinite(info.value.value)
+    # the step named is the first non-finite one: one step fewer runs clean
+    first = info.value.draw
+    ok = run(V, num_walkers=4, num_steps=first, step_size=1.0, init=np.full((4, 1), 3.0), seed=0, thin=first)
+    assert np.all(np.isfinite(ok.positions))
+    with pytest.raises(DivergenceError) as again:
+        run(V, num_walkers=4, num_steps=first + 1, step_size=1.0, init=np.full((4, 1), 3.0), seed=0, thin=first + 1)
+    assert again.value.draw == first
 
 
 @pytest.mark.parametrize(
