@@ -228,7 +228,6 @@ def llc_from_traces(loss_traces: np.ndarray, init_loss: float, config: LLCConfig
                      exact=None if exact is None else float(exact), warnings=msgs, info=dict(info or {}))
 
 
-
 def fine_config(config: LLCConfig) -> LLCConfig:
     """The ε/2 run of :func:`richardson_extrapolate`: same time span (twice the burn-in steps and
     the thinning), next seed (an independent run)."""
@@ -255,6 +254,7 @@ def richardson_extrapolate(fine: LLCResult, coarse_traces: np.ndarray, config: L
     return replace(fine, config=config, mean=float(per_chain.mean()),
                    std=float(per_chain.std(ddof=1)) if per_chain.size > 1 else 0.0,
                    se=float(math.hypot(2 * fine.se, c_se)), per_chain=per_chain, info=info)
+
 
 def wbic_from_losses(loss_traces: np.ndarray, n: float) -> tuple[float, float]:
     """WBIC = E_{β=1/log n}[n L_n(w)] from losses sampled at β = 1/log n (Watanabe 2013).

@@ -3,7 +3,7 @@
 This module is a *template*: :mod:`slt._codegen` pastes it after the ``energy``/``grad``
 functions of a potential, its dimension ``DIM`` and the sampler ``KIND`` (compile-time
 constants: every loop over coordinates is unrolled, a third less time per Langevin step on
-x²y², and ``run_chunk`` keeps only the step of its own sampler, a quarter less again) so the
+x²y², and ``run_chunk`` keeps only the step of its own sampler, a third less again) so the
 whole file is compiled and cached together.  The samplers target the tempered, localized density
 
     p(x) ∝ exp(-U(x) / T),   U(x) = scale * V(x) + (gamma / 2) * |x - center|^2,
