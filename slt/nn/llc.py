@@ -241,7 +241,8 @@ def auto_step_size(
     SGNHT integrates ``p`` with the same step, so it uses ε = sqrt(fraction/h). MALA has no
     step bias to budget: it takes ε = :data:`MALA_FRACTION`/h, limited by the acceptance alone:
     on the deep linear network 5-5-5-5 (seed 0) the chains spread to stiffer regions than w*,
-    and ε = 1/h was accepted 16% of the time, ε = 0.25/h 40%.
+    and ε = 1/h was accepted 16% of the time, ε = 0.25/h 40%; on 10-10-10-10, 0.25/h only 13%
+    (R-hat 1.055 after 77,410 steps): give larger networks a smaller step.
     """
     noise = 0.0 if batch_size is None or n is None or batch_size >= n else nbeta * (1.0 / batch_size - 1.0 / n)
     h = nbeta * curvature * (1.0 + noise) + gamma
