@@ -57,3 +57,26 @@ def test_digits_and_dln_data():
     assert abs(float(resid.std()) - 0.5) < 0.01
     with pytest.raises(ValueError, match="rank"):
         dln_teacher([3, 2, 3], 3)
+
+
+def test_least_squares_rows_keep_loss_and_gradient_of_every_linear_network():
+    from slt.nn.data import dln_data, least_squares_rows
+    from slt.nn.models import deep_linear_network, dln_teacher, gaussian_nll
+
+    T = dln_teacher([4, 3, 2], 1, seed=0)
+    X, y = dln_data(T, 500, seed=1)
+    Xc, yc = least_squares_rows(X, y)
+    assert Xc.shape == (6, 4) and yc.shape == (6, 2)
+    for seed in range(3):  # arbitrary networks, not only the teacher
+        net = deep_linear_network([4, 3, 2], dtype=torch.float64)
+        torch.manual_seed(seed)
+        for layer in net:
+            torch.nn.init.normal_(layer.weight)
+        full = gaussian_nll(net(X), y)
+        grads = torch.autograd.grad(full, list(net.parameters()))
+        small = gaussian_nll(net(Xc), yc)
+        assert abs(float(full - small)) < 1e-10 * float(full)
+        for g, h in zip(grads, torch.autograd.grad(small, list(net.parameters()))):
+            assert torch.allclose(g, h, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="d \\+ k"):
+        least_squares_rows(X[:5], y[:5])

@@ -55,12 +55,14 @@ def test_sgld_matches_exact_stationary_law(linear_problem, step):
         assert sgld_exact(h, NBETA, GAMMA, run.step_size) / sgld_exact(h, NBETA, GAMMA, 0.0) < 1.05
 
 
+@pytest.mark.parametrize("sampler,draws,options", [("mala", 2000, None), ("hmc", 400, {"leapfrog": 8})])
 @pytest.mark.parametrize("step", [0.03, "auto"])
-def test_mala_has_no_step_size_bias(linear_problem, step):
-    """At a step where SGLD's own stationary law is 40% off, MALA still samples the posterior."""
+def test_mala_and_hmc_have_no_step_size_bias(linear_problem, step, sampler, draws, options):
+    """At a step where SGLD's own stationary law is 40% off, MALA and HMC still sample the posterior."""
     model, data, h = linear_problem
     run = sample_losses(model, data, loss_fn=gaussian_nll, nbeta=NBETA, gamma=GAMMA, step_size=step,
-                        sampler="mala", num_chains=8, num_draws=2000, num_burnin=500, seed=4)
+                        sampler=sampler, num_chains=8, num_draws=draws, num_burnin=100, seed=4,
+                        sampler_options=options)
     lam, se = lam_and_se(run)
     exact = sgld_exact(h, NBETA, GAMMA, 0.0)
     assert abs(lam - exact) < 4 * se
@@ -68,8 +70,40 @@ def test_mala_has_no_step_size_bias(linear_problem, step):
         assert abs(lam - sgld_exact(h, NBETA, GAMMA, run.step_size)) > 4 * se
     assert 0.5 < run.acceptance < 1.0
     with pytest.raises(ValueError, match="batch_size=None"):
-        sample_losses(model, data, loss_fn=gaussian_nll, nbeta=NBETA, sampler="mala", step_size=0.01,
+        sample_losses(model, data, loss_fn=gaussian_nll, nbeta=NBETA, sampler=sampler, step_size=0.01,
                       num_chains=2, num_draws=8, num_burnin=0, batch_size=10)
+
+
+def test_one_leapfrog_hmc_is_mala():
+    """hmc_step with one leapfrog step: MALA's proposal w − (ε/2)∇U + √ε ξ and its
+    Metropolis–Hastings ratio U(w) − U(y) + log q(w|y) − log q(y|w) (Roberts & Tweedie 1996)."""
+    from slt.nn.sgmcmc import MetropolisState, hmc_step
+
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    A = A @ A.T + torch.eye(3, dtype=torch.float64)
+
+    def potential(W):  # a quartic-plus-quadratic potential, so the gradient is not linear
+        u = 0.5 * ((W @ A) * W).sum(dim=1) + 0.25 * W.pow(4).sum(dim=1)
+        return u, W @ A + W.pow(3), u
+
+    eps = 0.3
+    W = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    xi = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    uniform = torch.rand(5, generator=g, dtype=torch.float64)
+    u, grad, _ = potential(W)
+    new = hmc_step(MetropolisState(W, u, grad, u, torch.zeros(5, dtype=torch.int64)), potential, xi, uniform, eps)
+    y = W - 0.5 * eps * grad + eps**0.5 * xi
+    u_y, g_y, _ = potential(y)
+    log_q = lambda b, a, ga: -(b - a + 0.5 * eps * ga).square().sum(dim=1) / (2 * eps)  # noqa: E731
+    log_alpha = u - u_y + log_q(W, y, g_y) - log_q(y, W, grad)
+    accept = torch.log(uniform) < log_alpha
+    assert 0 < int(accept.sum()) < 5  # both branches exercised
+    torch.testing.assert_close(new.w, torch.where(accept.unsqueeze(1), y, W))
+    assert torch.equal(new.accepted, accept.long())
+    with pytest.raises(ValueError, match="leapfrog"):
+        sample_losses(nn.Linear(2, 1), (torch.randn(4, 2), torch.randn(4, 1)), loss_fn=gaussian_nll, sampler="mala",
+                      step_size=0.01, num_chains=1, num_draws=8, num_burnin=0, sampler_options={"leapfrog": 3})
 
 
 # SGNHT is exact as ε → 0 (bias allowance 5%); RMSprop-SGLD drops the Γ correction of a
@@ -154,7 +188,7 @@ def test_errors():
     with pytest.raises(ValueError, match="w_star"):
         sample_losses(model, (X, y), loss_fn=mse, w_star=torch.zeros(8), **kw)
     with pytest.raises(ValueError, match="sampler"):
-        sample_losses(model, (X, y), loss_fn=mse, sampler="hmc", **kw)
+        sample_losses(model, (X, y), loss_fn=mse, sampler="nuts", **kw)
     with pytest.raises(ValueError, match="num_draws"):  # before sampling, not after a long run
         sample_losses(model, (X, y), loss_fn=mse, **{**kw, "num_draws": 7})
     with pytest.raises(ValueError, match="step_size"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["as_tensors", "cifar10_dir", "dln_data", "load_cifar10", "load_digits", "write_fake_cifar10", "xor_data"]
+__all__ = ["as_tensors", "cifar10_dir", "dln_data", "least_squares_rows", "load_cifar10", "load_digits", "write_fake_cifar10", "xor_data"]
 
 
 def xor_data(dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,6 +72,29 @@ def dln_data(
     with torch.no_grad():
         f = teacher(X)
     return X, f + noise * torch.randn(f.shape, generator=g, dtype=f.dtype)
+
+
+def least_squares_rows(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``d + k`` rows with the same mean squared residual as the ``n`` rows of ``(X, y)`` for
+    every linear map: mean_i ‖A x_i − y_i‖² over the new rows equals it over the old, for all A.
+
+    With the thin QR factorisation ``[X y] = Q R`` (R of size (d+k) × (d+k)) and
+    ``R = [R_X R_y]``, ‖y − X Aᵀ‖²_F = ‖R_y − R_X Aᵀ‖²_F because Q has orthonormal columns; the
+    rows are scaled by √((d+k)/n) so the *mean* is kept (Golub & Van Loan, *Matrix
+    Computations*, §5.3). A bias-free deep linear network is such a map, A = W_L ⋯ W_1, so with
+    :func:`slt.nn.models.gaussian_nll` its full-batch loss L_n(w) and gradient cost d + k rows
+    instead of n: exact full-batch (MALA) references at large n. Give ``nbeta`` explicitly when
+    sampling on them (the default n/log n would use the new row count), and do not use them for
+    minibatch runs (the minibatch noise of the n rows is not kept).
+    """
+    n, d = X.shape[0], X.shape[1]
+    Y = y.reshape(n, -1)
+    k = Y.shape[1]
+    if n < d + k:
+        raise ValueError(f"{n} rows: nothing to compress below d + k = {d + k}")
+    _, R = torch.linalg.qr(torch.cat([X.reshape(n, d), Y], dim=1).to(torch.promote_types(X.dtype, Y.dtype)))
+    R = R * (((d + k) / n) ** 0.5)
+    return R[:, :d].to(X.dtype), R[:, d:].reshape(d + k, *y.shape[1:]).to(y.dtype)
 
 
 CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))

@@ -214,8 +214,10 @@ def _check_positive(name: str, value, *, allow_zero: bool = False) -> float:
     return v
 
 
-SAMPLERS = (*sgmcmc.SAMPLERS, "mala")
-MALA_FRACTION = 0.25  # MALA's auto step, ε = 0.25/h: exact at any step, so only the acceptance limits it
+EXACT_SAMPLERS = ("mala", "hmc")  # Metropolis-adjusted: full batch, no step-size bias
+SAMPLERS = (*sgmcmc.SAMPLERS, *EXACT_SAMPLERS)
+MALA_FRACTION = 0.25  # MALA's and HMC's auto step, ε = 0.25/h: exact at any step, so only the acceptance limits it
+HMC_LEAPFROG = 20  # default leapfrog steps per HMC trajectory (``sampler_options={"leapfrog": L}``)
 
 
 def auto_step_size(
@@ -250,7 +252,7 @@ def auto_step_size(
         raise ValueError("step_size='auto' needs curvature: the loss is flat at w* and gamma=0; give step_size")
     if sampler == "sgld":
         return fraction / h
-    if sampler == "mala":
+    if sampler in EXACT_SAMPLERS:
         return MALA_FRACTION / h
     if sampler == "sgnht":
         return math.sqrt(fraction / h)
@@ -290,8 +292,8 @@ def sample_losses(
     gamma = _check_positive("gamma", gamma, allow_zero=True)
     if batch_size is not None:
         batch_size = _check_count("batch_size", batch_size, 1)
-    if sampler == "mala" and batch_size is not None:
-        raise ValueError("sampler='mala' compares exact potentials in its accept step: it needs batch_size=None")
+    if sampler in EXACT_SAMPLERS and batch_size is not None:
+        raise ValueError(f"sampler={sampler!r} compares exact potentials in its accept step: it needs batch_size=None")
     dev = pick_device(device)
     X, y = as_tensors(data)
     n = X.shape[0]
@@ -328,6 +330,7 @@ def sample_losses(
     if num_burnin is None:  # the numba path's rule: the localization-only mode relaxes in 1/(γε) steps
         num_burnin, burnin_notes = auto_burnin(step, gamma, thin)
     options = dict(sampler_options or {})
+    leapfrog = _leapfrog(sampler, options)
     evaluate = ChainEvaluator(net, X, y, vectorize=vectorize)
     batches = _Batches(n, batch_size, num_chains, gen, dev)
 
@@ -338,8 +341,8 @@ def sample_losses(
         return nbeta * loss + 0.5 * gamma * diff.square().sum(dim=1), nbeta * grads + gamma * diff, loss
 
     W = w_star.unsqueeze(0).repeat(num_chains, 1)
-    if sampler == "mala":
-        state = sgmcmc.MALAState(W, *potential(W), torch.zeros(num_chains, dtype=torch.int64, device=dev))
+    if sampler in EXACT_SAMPLERS:
+        state = sgmcmc.MetropolisState(W, *potential(W), torch.zeros(num_chains, dtype=torch.int64, device=dev))
     else:
         state = sgmcmc.init(sampler, W, **({"diffusion": options["diffusion"]} if "diffusion" in options else {}))
     total = num_burnin + num_draws * thin
@@ -351,10 +354,11 @@ def sample_losses(
     for t in trange(total, disable=not progress, desc=sampler):
         dist[:, t] = (state.w.detach() - w_star).square().sum(dim=1)
         noise = torch.randn(state.w.shape, generator=gen, dtype=state.w.dtype, device=dev)
-        if sampler == "mala":
+        if sampler in EXACT_SAMPLERS:
             trace[:, t] = state.loss
             uniform = 1.0 - torch.rand(num_chains, generator=gen, dtype=state.w.dtype, device=dev)
-            state = sgmcmc.mala_step(state, potential, noise, uniform, step)
+            steps = leapfrog if leapfrog == 1 else int(torch.randint(leapfrog // 2 + 1, leapfrog + 1, (1,), generator=gen))
+            state = sgmcmc.hmc_step(state, potential, noise, uniform, step, steps)
         else:
             _, grad_u, loss = potential(state.w, batches.next())
             trace[:, t] = loss
@@ -378,9 +382,21 @@ def sample_losses(
         curvature=curvature,
         num_burnin=num_burnin,
         notes=burnin_notes,
-        acceptance=float(state.accepted.sum()) / (num_chains * total) if sampler == "mala" else None,
+        acceptance=float(state.accepted.sum()) / (num_chains * total) if sampler in EXACT_SAMPLERS else None,
         batch_size=batch_size,
     )
+
+
+def _leapfrog(sampler: str, options: dict) -> int:
+    """Leapfrog steps per trajectory (popped from ``options``): 1 for MALA, at most ``leapfrog``
+    for HMC (each trajectory draws its length uniformly from ⌊L/2⌋+1 … L, Neal 2011 §5.4.2.2: a fixed
+    length that is a multiple of half a period of some direction freezes that direction)."""
+    leapfrog = options.pop("leapfrog", None)
+    if sampler == "hmc":
+        return HMC_LEAPFROG if leapfrog is None else _check_count("leapfrog", leapfrog, 1)
+    if leapfrog is not None:
+        raise ValueError(f"sampler_options['leapfrog'] is for sampler='hmc', not {sampler!r}")
+    return 1
 
 
 def _check_finite(block: torch.Tensor, offset: int, w: torch.Tensor) -> None:
@@ -461,10 +477,13 @@ def estimate_llc(
         the rule gave 11.41 ± 0.79 (minibatch 500, thin 2).
     batch_size : int, optional
         Minibatch size per chain and step (None: full batch).
-    sampler : "sgld", "sgnht", "rmsprop_sgld" or "mala" (:mod:`slt.nn.sgmcmc`). MALA needs the
-        full batch (``batch_size=None``) and has no step-size bias: a long MALA run is the
-        exact value of the estimator at (nβ, γ), against which the SG-MCMC answers can be
-        checked; ``LLCResult.acceptance`` holds its acceptance rate.
+    sampler : "sgld", "sgnht", "rmsprop_sgld", "mala" or "hmc" (:mod:`slt.nn.sgmcmc`). MALA and
+        HMC need the full batch (``batch_size=None``) and have no step-size bias: a long run is
+        the exact value of the estimator at (nβ, γ), against which the SG-MCMC answers can be
+        checked; ``LLCResult.acceptance`` holds the acceptance rate. For HMC ``step_size`` is ε
+        in SGLD's convention (leapfrog step √ε) and every step, draw and burn-in step is one
+        trajectory of up to ``sampler_options["leapfrog"]`` gradients (default :data:`HMC_LEAPFROG`;
+        lengths jittered).
     device : torch device; None picks CUDA when available.
     seed : int or numpy Generator.
     vectorize : bool
@@ -472,7 +491,8 @@ def estimate_llc(
     progress : bool
         Show a tqdm progress bar.
     sampler_options : dict
-        Extra kernel options (``diffusion`` for SGNHT; ``alpha``, ``eps`` for RMSprop-SGLD).
+        Extra kernel options (``diffusion`` for SGNHT; ``alpha``, ``eps`` for RMSprop-SGLD;
+        ``leapfrog`` for HMC).
     richardson : bool
         SGLD only: λ̂ = 2 λ̂(ε/2) − λ̂(ε), from a second, independent run at ε/2 over the same
         time span (twice the burn-in steps and the thinning), which removes SGLD's O(ε) bias

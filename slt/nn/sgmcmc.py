@@ -25,9 +25,10 @@ Kernels
   directions whose gradient is below one unit of the potential get plain SGLD steps; a tiny δ
   would make the first steps from a minimum (where ∇U ≈ 0) explode.
 
-MALA (:func:`mala_step`) is not a stochastic-gradient kernel: it needs the full-batch U and
-∇U at its proposal, so it takes a ``potential`` callable instead of a gradient.  It is exact
-(no step-size bias), the reference the SG-MCMC kernels are checked against on a network.
+HMC (:func:`hmc_step`, and MALA, its one-leapfrog case) is not a stochastic-gradient kernel:
+it needs the full-batch U and ∇U along its trajectory, so it takes a ``potential`` callable
+instead of a gradient.  It is exact (no step-size bias), the reference the SG-MCMC kernels are
+checked against on a network.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["SAMPLERS", "SGMCMCState", "MALAState", "init", "step", "mala_step"]
+__all__ = ["SAMPLERS", "SGMCMCState", "MetropolisState", "init", "step", "hmc_step"]
 
 
 class SGMCMCState(NamedTuple):
@@ -102,9 +103,10 @@ def step(
     return SAMPLERS[sampler](state, grad, noise, step_size, **options)
 
 
-class MALAState(NamedTuple):
-    """MALA chains: positions ``w`` (chains, d), potential ``u`` (chains,), its gradient ``grad``,
-    the loss ``loss`` (chains,) at ``w`` and the number of accepted proposals per chain."""
+class MetropolisState(NamedTuple):
+    """Chains of an exact (Metropolis-adjusted) kernel: positions ``w`` (chains, d), potential ``u``
+    (chains,), its gradient ``grad``, the loss ``loss`` (chains,) at ``w`` and the number of
+    accepted proposals per chain."""
 
     w: torch.Tensor
     u: torch.Tensor
@@ -113,29 +115,35 @@ class MALAState(NamedTuple):
     accepted: torch.Tensor
 
 
-def mala_step(
-    state: MALAState,
+def hmc_step(
+    state: MetropolisState,
     potential,
-    noise: torch.Tensor,
+    momentum: torch.Tensor,
     uniform: torch.Tensor,
     step_size: float,
-) -> MALAState:
-    """One Metropolis-adjusted Langevin step of every chain (Roberts & Tweedie 1996).
+    leapfrog: int = 1,
+) -> MetropolisState:
+    """One Hamiltonian Monte Carlo trajectory of every chain (Duane et al. 1987; Neal 2011, §5.3).
 
-    Proposal in SGLD's convention, y = w − (ε/2)∇U(w) + √ε ξ, accepted when
-    log u < U(w) − U(y) + log q(w | y) − log q(y | w), with
-    log q(y | w) = −‖y − w + (ε/2)∇U(w)‖² / (2ε); ``potential(W) -> (U, ∇U, L)`` per chain
-    (full batch), ``uniform`` in (0, 1] of shape (chains,).
+    ``leapfrog`` steps of size h = √ε from momentum p (``momentum``, standard normal):
+    p ← p − (h/2)∇U, then ``leapfrog`` times w ← w + h p, p ← p − h∇U (the last a half step),
+    accepted when log u < U(w) + ‖p‖²/2 − U(w') − ‖p'‖²/2. ε is in SGLD's convention, so with
+    ``leapfrog=1`` the proposal is w' = w − (ε/2)∇U(w) + √ε p and the acceptance is MALA's
+    (Roberts & Tweedie 1996): this *is* MALA. Longer trajectories (time L√ε) cross a valley of
+    curvature spread κ in ~√κ gradients instead of MALA's ~κ. ``potential(W) -> (U, ∇U, L)``
+    per chain (full batch), ``uniform`` in (0, 1] of shape (chains,).
     """
-    w, u, g = state.w, state.u, state.grad
-    y = w - 0.5 * step_size * g + step_size**0.5 * noise
-    u_y, g_y, loss_y = potential(y)
-    fwd = (y - w + 0.5 * step_size * g).square().sum(dim=1)
-    bwd = (w - y + 0.5 * step_size * g_y).square().sum(dim=1)
-    log_alpha = u - u_y - (bwd - fwd) / (2.0 * step_size)
+    h = step_size**0.5
+    w, u_y, g_y, loss_y = state.w, state.u, state.grad, state.loss
+    p = momentum - 0.5 * h * g_y
+    for i in range(leapfrog):
+        w = w + h * p
+        u_y, g_y, loss_y = potential(w)
+        p = p - (h if i + 1 < leapfrog else 0.5 * h) * g_y
+    log_alpha = state.u - u_y + 0.5 * (momentum.square().sum(dim=1) - p.square().sum(dim=1))
     acc = torch.log(uniform) < log_alpha  # NaN at the proposal rejects
     a = acc.unsqueeze(1)
-    return MALAState(
-        torch.where(a, y, w), torch.where(acc, u_y, u), torch.where(a, g_y, g),
+    return MetropolisState(
+        torch.where(a, w, state.w), torch.where(acc, u_y, state.u), torch.where(a, g_y, state.grad),
         torch.where(acc, loss_y, state.loss), state.accepted + acc.to(state.accepted.dtype),
     )
