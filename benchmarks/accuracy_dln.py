@@ -6,12 +6,17 @@ coefficient is Aoyagi's λ; ``step_size="auto"``, γ = 1, nβ = n/log n, minibat
 ``slt.rlct.deep_linear_network(widths, rank).lam``.
 
 Run: ``python benchmarks/accuracy_dln.py [--n 10000] [--draws 2000] [--burnin N] [--thin 2]
-[--arch 5-5-5-5:2 ...] [--chains 4] [--out FILE.jsonl]``; one JSON line per architecture (appended as each
+[--arch 5-5-5-5:2 ...] [--chains 8] [--reference] [--out FILE.jsonl]``; one JSON line per architecture (appended as each
 finishes) and a table at the end; with several ``--seeds`` (teacher and data) also the mean over
 seeds, since λ̂ varies between data sets by more than its own se. The default burn-in is
 dln_llc's relaxation rule 5/(γε): chains start at the most singular point and need that long to
 spread along the flat directions (the trace drifts until then). One torch thread (two stall on
 small machines).
+
+``--reference`` also computes the value the estimator converges to as its step goes to zero
+(:func:`slt.nn.llc.dln_reference_llc`: HMC on the least-squares rows, same data, nβ and γ) and
+reports λ̂ against it (z) as well as against λ: the gap to λ that is the estimator's own
+finite-n bias, and the part that is the sampler's.
 """
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ def main(argv=None) -> list[dict]:
     import torch
 
     from fig_nn_llc import DLN_FULL
-    from slt.nn.llc import dln_llc
+    from slt.nn.llc import dln_llc, dln_reference_llc
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10000)
@@ -39,7 +44,9 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="teacher/data seeds (λ̂ varies with the data set)")
     ap.add_argument("--thin", type=int, default=2)
     ap.add_argument("--gamma", type=float, default=1.0)
-    ap.add_argument("--chains", type=int, default=4, help="chains (vmapped: on small networks 16 cost little more than 4)")
+    ap.add_argument("--chains", type=int, default=8, help="chains (vmapped: on small networks 16 cost little more than 4)")
+    ap.add_argument("--reference", action="store_true", help="also the exact value of the estimator (HMC)")
+    ap.add_argument("--leapfrog", type=int, default=400, help="HMC trajectory length of --reference")
     ap.add_argument("--arch", nargs="*", help="widths:rank, e.g. 10-10-10-10:3 (default: DLN_FULL)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
@@ -59,15 +66,24 @@ def main(argv=None) -> list[dict]:
                 "step_size": res.config.step_size, "gamma": res.gamma, "nbeta": res.nbeta,
                 "steps": res.config.num_burnin + args.draws * args.thin, "seconds": time.perf_counter() - t0,
             }
+            if args.reference:
+                t0 = time.perf_counter()
+                ref, _ = dln_reference_llc(widths, rank, n=args.n, gamma=args.gamma, seed=seed, leapfrog=args.leapfrog)
+                row.update(reference=ref.mean, reference_se=ref.se, reference_rhat=ref.rhat,
+                           reference_acceptance=ref.acceptance, reference_seconds=time.perf_counter() - t0,
+                           z_reference=(res.mean - ref.mean) / float(np.hypot(res.se, ref.se)))
             rows.append(row)
             print(json.dumps(row), flush=True)
             if args.out is not None:
                 with open(args.out, "a") as fh:
                     fh.write(json.dumps(row) + "\n")
-    print(f"{'architecture':>14} {'r':>2} {'seed':>4} {'#par':>5} {'λ':>7} {'λ̂ ± se':>16} {'rel':>7} {'R-hat':>6} {'s':>6}")
+    print(f"{'architecture':>14} {'r':>2} {'seed':>4} {'#par':>5} {'λ':>7} {'λ̂ ± se':>16} {'rel':>7} {'R-hat':>6} {'s':>6}"
+          + (f" {'exact (HMC)':>16} {'rel':>7} {'z':>6}" if args.reference else ""))
     for r in rows:
         print(f"{r['arch']:>14} {r['rank']:>2} {r['seed']:>4} {r['params']:>5} {r['lam']:>7.2f} {r['llc']:>8.2f} ± "
-              f"{r['se']:<5.2f} {100 * r['rel_err']:>6.1f}% {r['rhat']:>6.3f} {r['seconds']:>6.0f}")
+              f"{r['se']:<5.2f} {100 * r['rel_err']:>6.1f}% {r['rhat']:>6.3f} {r['seconds']:>6.0f}"
+              + (f" {r['reference']:>8.2f} ± {r['reference_se']:<5.2f} {100 * (r['reference'] / r['lam'] - 1):>6.1f}%"
+                 f" {r['z_reference']:>6.2f}" if args.reference else ""))
     if len(args.seeds) > 1:  # the estimator targets λ on average over data sets: mean ± se over seeds
         print("mean over seeds (se = std/√k, the spread between data sets included):")
         for arch in dict.fromkeys(r["arch"] for r in rows):

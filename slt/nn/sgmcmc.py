@@ -33,11 +33,12 @@ checked against on a network.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 
-__all__ = ["SAMPLERS", "SGMCMCState", "MetropolisState", "init", "step", "hmc_step"]
+__all__ = ["SAMPLERS", "SGMCMCState", "MetropolisState", "StepAdapter", "init", "step", "hmc_step"]
 
 
 class SGMCMCState(NamedTuple):
@@ -113,6 +114,7 @@ class MetropolisState(NamedTuple):
     grad: torch.Tensor
     loss: torch.Tensor
     accepted: torch.Tensor
+    accept_prob: torch.Tensor | None = None  # min(1, α) of the last proposal, per chain
 
 
 def hmc_step(
@@ -146,4 +148,40 @@ def hmc_step(
     return MetropolisState(
         torch.where(a, w, state.w), torch.where(acc, u_y, state.u), torch.where(a, g_y, state.grad),
         torch.where(acc, loss_y, state.loss), state.accepted + acc.to(state.accepted.dtype),
+        torch.nan_to_num(log_alpha, nan=-torch.inf).clamp(max=0.0).exp(),
     )
+
+
+class StepAdapter:
+    """Dual averaging of the step size towards a target acceptance (Hoffman & Gelman 2014, Alg. 5;
+    Nesterov 2009), on the leapfrog step x = log √ε:
+
+        H̄_t = (1 − 1/(t + t₀)) H̄_{t−1} + (δ − a_t)/(t + t₀),   x_t = μ − (√t/γ) H̄_t,
+        x̄_t = t^(−κ) x_t + (1 − t^(−κ)) x̄_{t−1},
+
+    μ = log(10 √ε₀), γ = 0.05, t₀ = 10, κ = 0.75, ``a_t`` the mean acceptance probability of the
+    chains. :attr:`step` is the step to use next (during burn-in), :attr:`final` the averaged one
+    (after burn-in; the Markov chain is then homogeneous and exact).
+    """
+
+    def __init__(self, step_size: float, target: float, *, gamma: float = 0.05, t0: float = 10.0, kappa: float = 0.75):
+        self.mu = math.log(10.0 * step_size**0.5)
+        self.target, self.gamma, self.t0, self.kappa = target, gamma, t0, kappa
+        self.t, self.h_bar, self.x, self.x_bar = 0, 0.0, math.log(step_size**0.5), 0.0
+
+    def update(self, accept_prob: float) -> None:
+        """Record the acceptance probability of the last step."""
+        self.t += 1
+        t = self.t
+        self.h_bar += ((self.target - accept_prob) - self.h_bar) / (t + self.t0)
+        self.x = self.mu - math.sqrt(t) / self.gamma * self.h_bar
+        weight = t ** (-self.kappa)
+        self.x_bar = weight * self.x + (1.0 - weight) * self.x_bar
+
+    @property
+    def step(self) -> float:
+        return math.exp(2.0 * self.x)
+
+    @property
+    def final(self) -> float:
+        return math.exp(2.0 * (self.x_bar if self.t else self.x))
