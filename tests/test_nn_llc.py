@@ -306,7 +306,7 @@ def test_auto_step_remeasures_the_curvature_where_the_chains_go():
                                                  rel=0.02)
     assert run.step_size == pytest.approx(auto_step_size("sgld", nbeta, 0.3, run.curvature_at_chains))
     assert run.step_size < run.burnin_step_size / 3
-    assert run.relax_steps == np.ceil(RELAX_STEPS * run.burnin_step_size / run.step_size)
+    assert run.relax_steps == min(np.ceil(RELAX_STEPS * run.burnin_step_size / run.step_size), 3000)
     assert run.num_burnin == 3000 + run.relax_steps
     stiffest = max(net.top_curvature(torch.as_tensor(w), *rows) for w in run.final_w)
     assert run.step_size * (nbeta * stiffest + 0.3) < 0.3  # the w* rule's step would be > 0.6 here
@@ -328,3 +328,27 @@ def test_auto_step_matches_hmc_on_a_deep_linear_network():
                           num_burnin=auto.config.num_burnin, **kw)
     assert abs(auto.mean - ref.mean) < 3 * np.hypot(auto.se, ref.se)
     assert coarse.mean - ref.mean > 4 * np.hypot(coarse.se, ref.se)
+
+
+def test_dln_reference_is_exact_on_a_one_layer_network():
+    """One linear layer: the localized tempered posterior at the teacher w₀ is Gaussian, with
+    precision P = nβH + γI and mean μ = P⁻¹(nβHŵ + γw₀) (ŵ the least-squares fit), so
+    E[nβ(L_n(w) − L_n(w₀))] = (nβ/2)[tr(HP⁻¹) + (μ−ŵ)ᵀH(μ−ŵ) − (w₀−ŵ)ᵀH(w₀−ŵ)]."""
+    from torch.func import functional_call, hessian
+
+    from slt.nn.llc import dln_reference_llc
+
+    n, gamma = 400, 1.0
+    res, lam = dln_reference_llc([3, 2], 2, n=n, gamma=gamma, num_draws=800, leapfrog=5)
+    teacher, rows, nbeta = _dln_rows([3, 2], 2, n)
+    w0 = teacher[0].weight.detach().reshape(-1)
+    loss = lambda w: gaussian_nll(functional_call(teacher, {"0.weight": w.reshape(2, 3)}, (rows[0],)), rows[1])  # noqa: E731
+    H = hessian(loss)(w0)
+    w_hat = w0 - torch.linalg.solve(H, torch.func.grad(loss)(w0))
+    P = nbeta * H + gamma * torch.eye(6, dtype=H.dtype)
+    mu = torch.linalg.solve(P, nbeta * H @ w_hat + gamma * w0)
+    quad = lambda v: float(v @ H @ v)  # noqa: E731
+    exact = 0.5 * nbeta * (float(torch.trace(torch.linalg.solve(P, H))) + quad(mu - w_hat) - quad(w0 - w_hat))
+    assert lam == 3.0 and res.exact == 3.0
+    assert abs(res.mean - exact) < 4 * res.se
+    assert abs(res.mean - 1.1 * exact) > 4 * res.se  # a 10% mis-scaling is rejected

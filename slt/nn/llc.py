@@ -227,6 +227,7 @@ HMC_BURNIN = 200  # default burn-in of HMC, in trajectories
 TARGET_ACCEPT = {"mala": 0.574, "hmc": 0.651}
 # SG-MCMC auto step: after burn-in at the step from w*, the step from the curvature at the chains;
 # directions the burn-in step inflated relax at the new step within RELAX_STEPS × (old/new) steps
+# (at most num_burnin more steps)
 RELAX_STEPS = 50
 
 
@@ -298,8 +299,8 @@ def sample_losses(
     return the loss traces (see :func:`estimate_llc` for the arguments).
 
     ``burnin_step_size`` (with a numeric ``step_size`` below it): burn in at that larger step,
-    relax ``RELAX_STEPS`` × ratio steps at ``step_size``, then draw, as ``step_size="auto"`` does
-    for SG-MCMC after re-measuring the curvature at the chains."""
+    relax :data:`RELAX_STEPS` × ratio steps (at most ``num_burnin``) at ``step_size``, then draw,
+    as ``step_size="auto"`` does for SG-MCMC after re-measuring the curvature at the chains."""
     if burnin_step_size is not None and isinstance(step_size, str):
         raise ValueError("burnin_step_size needs a numeric step_size (step_size='auto' picks both)")
     if sampler not in SAMPLERS:
@@ -411,7 +412,7 @@ def sample_losses(
         probe = int(torch.randint(2**62, (1,), generator=gen, device=dev))
         at_chains = max(net.top_curvature(w, X, y, seed=probe) for w in state.w)
         step = min(step, auto_step_size(sampler, nbeta, gamma, at_chains, batch_size=batch_size, n=n))
-    relax = math.ceil(RELAX_STEPS * first / step) if not exact and step < first else 0
+    relax = min(math.ceil(RELAX_STEPS * first / step), num_burnin) if not exact and step < first else 0
     if relax:  # what the coarse step got wrong relaxes in RELAX_STEPS coarse steps
         bar.total += relax
         state, _, _ = advance(state, relax, step)
@@ -525,8 +526,8 @@ def estimate_llc(
         :func:`auto_step_size`). That step serves the burn-in, which spreads the chains; then
         λ_max is measured again at every chain (the largest is used), the step is lowered to
         the rule's value there if smaller, and the chains relax :data:`RELAX_STEPS` × (old/new)
-        steps before the draws (``info["curvature_at_chains"]``, ``info["burnin_step_size"]``,
-        ``info["relax_steps"]``). On networks whose chains leave the flat teacher this matters:
+        steps (at most ``num_burnin``) before the draws (``info["curvature_at_chains"]``,
+        ``info["burnin_step_size"]``, ``info["relax_steps"]``). On networks whose chains leave the flat teacher this matters:
         on the deep linear network 10-10-10-10 (rank 3, n = 10⁴, γ = 1, seed 0) λ_max is 3.1 at
         w* but 120–180 at the chains, and full-batch SGLD at the step from w* (minibatch-500
         rule) gave 44.7 ± 1.5 where the step from the chains gave 36.7 ± 0.5 and the exact
@@ -538,10 +539,9 @@ def estimate_llc(
         (:func:`slt.estimators.auto_burnin`): the time the localization needs to spread SGLD
         chains along directions the loss leaves flat (derived for SGLD; for SGNHT and
         RMSprop-SGLD only a rough guide). It is long for small steps, and it is what the answer
-        needs: on the 75-parameter deep linear network 5-5-5-5 at a rank-2 teacher (λ = 11,
-        n = 10⁴, auto step) a fixed 1,000-step burn-in gave 9.33 and 9.99 (full batch, two data
-        sets) and 8.59, 9.14 (minibatch 500), 9–22% low with the distance-trend warning firing;
-        the rule gave 11.41 ± 0.79 (minibatch 500, thin 2).
+        needs: chains start at w* and must spread along the directions only γ holds (to
+        ‖w − w*‖ ≈ 5 and 9 on the deep linear networks 5-5-5-5 and 10-10-10-10 at γ = 1); a
+        fixed 1,000-step burn-in left 5-5-5-5 9–22% low with the distance-trend warning firing.
     batch_size : int, optional
         Minibatch size per chain and step (None: full batch).
     sampler : "sgld", "sgnht", "rmsprop_sgld", "mala" or "hmc" (:mod:`slt.nn.sgmcmc`). MALA and
@@ -564,12 +564,14 @@ def estimate_llc(
         SGLD only: λ̂ = 2 λ̂(ε/2) − λ̂(ε), from a second, independent run at ε/2 over the same
         time span (twice the burn-in steps and the thinning), which removes SGLD's O(ε) bias
         (:func:`slt.estimators.richardson_extrapolate`, the numba path's default; three times
-        the steps of one run, 2.2 times the se). Off by default here: with a few chains on a
-        network, run-to-run scatter beyond the se can swamp the bias it removes. Measured on deep
-        linear networks (n = 10⁴, γ = 1, minibatch 500, auto step, 4 chains, seed 0): 10-10-10-10
-        rank 3 (λ = 42): 48.79 ± 1.15 at ε, 45.68 ± 1.14 at ε/2, extrapolated 42.6 ± 2.6;
-        5-5-5-5 rank 2 (λ = 11): 10.60 ± 0.78 at ε, 13.84 ± 0.79 at ε/2, extrapolated
-        17.1 ± 1.8, against the exact value of the estimator there, 9.84 ± 0.14 (long MALA).
+        the steps of one run, 2.2 times the se). The second run burns in exactly like the first
+        (same steps at the same burn-in step), then relaxes and draws at ε/2. Off by default
+        here: with a few chains on a network, run-to-run scatter beyond the se can swamp the
+        bias it removes. Measured with the step from w* alone (the rule before the curvature was
+        re-measured at the chains; deep linear networks, n = 10⁴, γ = 1, minibatch 500, 4 chains,
+        seed 0): 10-10-10-10 rank 3: 48.79 ± 1.15 at ε, 45.68 ± 1.14 at ε/2, extrapolated
+        42.6 ± 2.6, where the exact value is 36.4 ± 0.5 (:func:`dln_reference_llc`); 5-5-5-5
+        rank 2: 10.60 ± 0.78 and 13.84 ± 0.79, extrapolated 17.1 ± 1.8, exact 9.8 ± 0.2.
 
     Returns
     -------
@@ -814,17 +816,22 @@ def dln_llc(
     The teacher is the most singular true parameter (every layer rank ``rank``, unit singular
     values), so the chains start where the loss is flattest and need many auto steps to spread
     into the excess-width directions; hence the relaxation burn-in 5/(γε) (``num_burnin=None``,
-    here capped at 200,000) and thin 2. Measured (n = 10⁴, γ = 1, batch 500, one torch thread):
-    5-5-5-5 rank 2 (λ = 11): 11.41 ± 0.79, 11.13 ± 0.80, 12.43 ± 0.81 (seeds 0, 10, 20);
-    4-3-4 rank 1 (λ = 6): 5.06 ± 0.71 (seed 0, 4 chains), 6.02 ± 0.36, 5.66 ± 0.36 (seeds 10, 20,
-    16 chains); 6-6-6 rank 3 (λ = 17): 15.51 ± 0.88; 10-10-10-10 rank 3 (λ = 42): 48.79 ± 1.15 and
-    20-20-20 rank 5 (λ = 172): 199.77 ± 1.62 (both +16%). On 10-10-10-10 (seed 0, same auto step)
-    γ = 1, 3, 10 gave 48.79, 42.25, 35.72, and at γ = 100 the 5-5-5-5 estimate falls to 7.71 and
-    7.29 (seeds 0, 10). Part of the 10-10-10-10 excess is SGLD's step bias: at half the step (same
-    time span) 45.68 ± 1.14, extrapolated 42.6 ± 2.6. On 5-5-5-5 (seed 0) the estimator's exact
-    value, from a long full-batch MALA run (``sampler="mala"``, ε = 7.7e-5, 65,280 burn-in steps,
-    2,000 draws thin 10, acceptance 0.40, R-hat 1.005), is 9.84 ± 0.14: 10.6% below λ at
-    n = 10⁴, γ = 1, the finite-nβ bias of the estimator itself."""
+    here capped at 200,000) and thin 2. There the top Hessian eigenvalue is 12–60 times its
+    value at the teacher, and the auto step is re-derived at the chains before the draws.
+
+    Measured (n = 10⁴, γ = 1, batch 500, 8 chains, seed 0, one torch thread) against the value
+    the estimator converges to, :func:`dln_reference_llc` (HMC, same data, nβ and γ):
+    5-5-5-5 rank 2: 9.09 ± 0.56 vs 9.79 ± 0.21 (λ = 11); 6-6-6 rank 3: 14.89 ± 0.85 vs
+    14.02 ± 0.26 (λ = 17); 10-10-10-10 rank 3: 36.84 ± 1.25 vs 36.43 ± 0.45 (λ = 42). With the
+    step from the teacher alone (before this rule) 10-10-10-10 gave 48.79 ± 1.15 and 20-20-20
+    rank 5 199.77 ± 1.62 (exact 151.6 ± 1.2): SGLD's step bias where the chains go.
+
+    The exact value itself lies below λ at n = 10⁴, γ = 1: 4-3-4 rank 1 4.90 (λ = 6), 6-6-6
+    14.02, 5-5-5-5 9.79, 10-10-10-10 36.4, 20-20-20 151.6, 40-40-40 rank 10 598 (λ = 687.5),
+    11–18% low. It moves with the data set (5-5-5-5 over 8 seeds: 9.51 ± 0.18, spread 0.50,
+    about Watanabe's √(λβ/2) U_n term of WBIC) and approaches λ only slowly with n (seed 0:
+    9.37 ± 0.24 at n = 10⁵, 10.30 ± 0.28 at 10⁶); γ = 0.1 gives 9.71 ± 0.46, γ = 10 8.87 ± 0.27,
+    and localizing at the least-squares fit instead of the teacher 9.94 ± 0.18."""
     teacher, data, exact = _dln_problem(widths, rank, n, noise, seed)
     res = estimate_llc(teacher, data, loss_fn=gaussian_nll, batch_size=batch_size, num_burnin=num_burnin, thin=thin,
                        seed=seed + 2, **kwargs)
@@ -854,7 +861,8 @@ def dln_reference_llc(
     the stiffest direction, where the chains go, has nβ·h ≈ 10⁵ (10-10-10-10, n = 10⁴), so HMC
     needs ~√(10⁵) gradients per independent draw where MALA needs ~10⁵. Measured (seed 0,
     n = 10⁴, γ = 1, 8 chains): 5-5-5-5 rank 2: 9.69 ± 0.22 (λ = 11; 44 s); 10-10-10-10 rank 3:
-    36.95 ± 0.37 (λ = 42; 61 s); full-batch MALA on the same rows: 9.73 ± 0.14, 36.60 ± 0.23.
+    36.95 ± 0.37 (λ = 42; 61 s); full-batch MALA on the same rows: 9.73 ± 0.14, 36.60 ± 0.23
+    (see :func:`dln_llc` for the other architectures).
     """
     teacher, (X, y), exact = _dln_problem(widths, rank, n, noise, seed)
     res = estimate_llc(teacher, least_squares_rows(X, y), loss_fn=gaussian_nll, nbeta=default_nbeta(n),
