@@ -823,7 +823,8 @@ def dln_llc(
     the estimator converges to, :func:`dln_reference_llc` (HMC, same data, nβ and γ):
     4-3-4 rank 1: 5.78 ± 0.52 vs 4.90 ± 0.14 (λ = 6); 5-5-5-5 rank 2: 9.09 ± 0.56 vs 9.79 ± 0.21
     (λ = 11); 6-6-6 rank 3: 14.89 ± 0.85 vs 14.02 ± 0.26 (λ = 17); 10-10-10-10 rank 3:
-    36.84 ± 1.25 vs 36.43 ± 0.45 (λ = 42). With the
+    36.84 ± 1.25 vs 36.43 ± 0.45 (λ = 42); 20-20-20 rank 5: 151.52 ± 1.80 vs 151.65 ± 1.16
+    (λ = 172). With the
     step from the teacher alone (before this rule) 10-10-10-10 gave 48.79 ± 1.15 and 20-20-20
     rank 5 199.77 ± 1.62 (exact 151.6 ± 1.2): SGLD's step bias where the chains go.
 
