@@ -342,7 +342,10 @@ def test_dln_reference_is_exact_on_a_one_layer_network():
     res, lam = dln_reference_llc([3, 2], 2, n=n, gamma=gamma, num_draws=800, leapfrog=5)
     teacher, rows, nbeta = _dln_rows([3, 2], 2, n)
     w0 = teacher[0].weight.detach().reshape(-1)
-    loss = lambda w: gaussian_nll(functional_call(teacher, {"0.weight": w.reshape(2, 3)}, (rows[0],)), rows[1])  # noqa: E731
+
+    def loss(w):
+        return gaussian_nll(functional_call(teacher, {"0.weight": w.reshape(2, 3)}, (rows[0],)), rows[1])
+
     H = hessian(loss)(w0)
     w_hat = w0 - torch.linalg.solve(H, torch.func.grad(loss)(w0))
     P = nbeta * H + gamma * torch.eye(6, dtype=H.dtype)

@@ -382,8 +382,10 @@ def sample_losses(
             if exact:
                 trace[:, t] = state.loss
                 uniform = 1.0 - torch.rand(num_chains, generator=gen, dtype=state.w.dtype, device=dev)
-                length = leapfrog if leapfrog == 1 else int(torch.randint(leapfrog // 2 + 1, leapfrog + 1, (1,), generator=gen))
-                state = sgmcmc.hmc_step(state, potential, noise, uniform, eps if adapter is None else adapter.step, length)
+                length = leapfrog if leapfrog == 1 else int(torch.randint(leapfrog // 2 + 1, leapfrog + 1, (1,),
+                                                                                generator=gen))
+                state = sgmcmc.hmc_step(state, potential, noise, uniform, eps if adapter is None else adapter.step,
+                                        length)
                 if adapter is not None:
                     adapter.update(float(state.accept_prob.mean()))
             else:
@@ -527,10 +529,10 @@ def estimate_llc(
         λ_max is measured again at every chain (the largest is used), the step is lowered to
         the rule's value there if smaller, and the chains relax :data:`RELAX_STEPS` × (old/new)
         steps (at most ``num_burnin``) before the draws (``info["curvature_at_chains"]``,
-        ``info["burnin_step_size"]``, ``info["relax_steps"]``). On networks whose chains leave the flat teacher this matters:
-        on the deep linear network 10-10-10-10 (rank 3, n = 10⁴, γ = 1, seed 0) λ_max is 3.1 at
-        w* but 120–180 at the chains, and full-batch SGLD at the step from w* (minibatch-500
-        rule) gave 44.7 ± 1.5 where the step from the chains gave 36.7 ± 0.5 and the exact
+        ``info["burnin_step_size"]``, ``info["relax_steps"]``). On networks whose chains leave
+        the flat teacher this matters: on the deep linear network 10-10-10-10 (rank 3, n = 10⁴,
+        γ = 1, seed 0) λ_max is 3.1 at w* but 120–180 at the chains, and full-batch SGLD at the
+        step from w* (minibatch-500 rule) gave 44.7 ± 1.5 where the step from the chains gave 36.7 ± 0.5 and the exact
         value (HMC) is 36.95 ± 0.37. Because the draws then move little along the directions
         only γ holds, the se rests on the spread between chains (8 chains by default). MALA
         and HMC instead adapt ε in burn-in to the acceptance :data:`TARGET_ACCEPT`.
