@@ -6,17 +6,18 @@ coefficient is Aoyagi's λ; ``step_size="auto"``, γ = 1, nβ = n/log n, minibat
 ``slt.rlct.deep_linear_network(widths, rank).lam``.
 
 Run: ``python benchmarks/accuracy_dln.py [--n 10000] [--draws 2000] [--burnin N] [--thin 2]
-[--arch 5-5-5-5:2 ...] [--chains 8] [--reference] [--out FILE.jsonl]``; one JSON line per architecture (appended as each
+[--arch 5-5-5-5:2 ...] [--chains 8] [--no-reference] [--out FILE.jsonl]``; one JSON line per architecture (appended as each
 finishes) and a table at the end; with several ``--seeds`` (teacher and data) also the mean over
 seeds, since λ̂ varies between data sets by more than its own se. The default burn-in is
 dln_llc's relaxation rule 5/(γε): chains start at the most singular point and need that long to
 spread along the flat directions (the trace drifts until then). One torch thread (two stall on
 small machines).
 
-``--reference`` also computes the value the estimator converges to as its step goes to zero
+Each row also has the value the estimator converges to as its step goes to zero
 (:func:`slt.nn.llc.dln_reference_llc`: HMC on the least-squares rows, same data, nβ and γ) and
 reports λ̂ against it (z) as well as against λ: the gap to λ that is the estimator's own
-finite-n bias, and the part that is the sampler's.
+finite-n bias, and the part that is the sampler's (about a minute per network; ``--no-reference``
+skips it).
 """
 from __future__ import annotations
 
@@ -45,8 +46,9 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--thin", type=int, default=2)
     ap.add_argument("--gamma", type=float, default=1.0)
     ap.add_argument("--chains", type=int, default=8, help="chains (vmapped: on small networks 16 cost little more than 4)")
-    ap.add_argument("--reference", action="store_true", help="also the exact value of the estimator (HMC)")
-    ap.add_argument("--leapfrog", type=int, default=400, help="HMC trajectory length of --reference")
+    ap.add_argument("--no-reference", dest="reference", action="store_false",
+                    help="skip the exact value of the estimator (HMC)")
+    ap.add_argument("--leapfrog", type=int, default=400, help="HMC trajectory length of the exact value")
     ap.add_argument("--arch", nargs="*", help="widths:rank, e.g. 10-10-10-10:3 (default: DLN_FULL)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
