@@ -20,6 +20,7 @@ from slt.estimators import (
     fit_lambda,
     free_energy,
     llc_from_traces,
+    singular_fluctuation,
     tempered_quadrature,
     ti_from_means,
     wbic,
@@ -86,6 +87,28 @@ def test_llc_from_traces_rejects_bad_traces(bad, match):
         llc_from_traces(np.ones((2, 8)), float("nan"), CFG)
     with pytest.raises(ValueError, match="num_draws"):  # before any sampling
         estimate_llc(QUASI, nbeta=1e4, step_size=1e-4, num_draws=2)
+
+
+def test_singular_fluctuation_formula_and_se():
+    """Per-sample losses with known posterior variances σ_i²: ν̂ = (β/2)(n/m) Σ_i σ_i² within
+    its se, whose subsample share matters when m < n; a ν̂ without the n/m scaling fails."""
+    rng = np.random.default_rng(3)
+    chains, draws, m, n, beta = 8, 300, 50, 200, 0.2
+    sigma = rng.uniform(0.5, 1.5, size=m)
+    d = 3.0 + sigma * rng.normal(size=(chains, draws, m))
+    fl = singular_fluctuation(d.sum(axis=1), (d**2).sum(axis=1), draws, n=n, beta=beta)
+    exact = 0.5 * beta * n / m * float((sigma**2).sum())
+    assert abs(fl.nu - exact) < 3 * fl.se
+    assert abs(fl.nu * m / n - exact) > 3 * fl.se
+    assert fl.correction == pytest.approx(beta * fl.nu) and (fl.points, fl.n) == (m, n)
+    res = llc_from_traces(1.0 + 0.01 * rng.random((chains, 20)), 1.0, CFG, fluctuation=fl)
+    assert res.corrected == pytest.approx(res.mean + beta * fl.nu)
+    assert res.corrected_se == pytest.approx(math.hypot(res.se, beta * fl.se)) and "βν̂" in res.summary()
+    assert llc_from_traces(1.0 + 0.01 * rng.random((chains, 20)), 1.0, CFG).corrected is None
+    with pytest.raises(ValueError, match="2 draws"):
+        singular_fluctuation(d[:, 0], d[:, 0] ** 2, 1, n=n, beta=beta)
+    with pytest.raises(ValueError, match="n=10"):
+        singular_fluctuation(d.sum(axis=1), (d**2).sum(axis=1), draws, n=10, beta=beta)
 
 
 @pytest.mark.parametrize("field, value", [("nbeta", 0.0), ("gamma", -1.0), ("step_size", float("inf")),

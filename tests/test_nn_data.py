@@ -80,3 +80,21 @@ def test_least_squares_rows_keep_loss_and_gradient_of_every_linear_network():
             assert torch.allclose(g, h, rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="d \\+ k"):
         least_squares_rows(X[:5], y[:5])
+
+
+def test_dln_population_rows_give_the_population_loss():
+    """mean over the rows of ½‖A x − y‖² = ½‖A − A₀‖²_F, which a large sample approaches."""
+    from slt.nn.data import dln_data, dln_population_rows
+    from slt.nn.models import deep_linear_network, dln_teacher, gaussian_nll
+
+    T = dln_teacher([4, 3, 2], 1, seed=0)
+    Xp, yp = dln_population_rows(T)
+    assert Xp.shape == (4, 4) and yp.shape == (4, 2)
+    A0 = (T[1].weight @ T[0].weight).detach()
+    X, y = dln_data(T, 200_000, noise=0.0, seed=1)
+    for seed in range(3):
+        net = deep_linear_network([4, 3, 2], seed=seed)
+        A = (net[1].weight @ net[0].weight).detach()
+        pop = float(gaussian_nll(net(Xp), yp))
+        assert pop == pytest.approx(0.5 * float(((A - A0) ** 2).sum()), rel=1e-12)
+        assert float(gaussian_nll(net(X), y)) == pytest.approx(pop, rel=0.02)

@@ -355,3 +355,48 @@ def test_dln_reference_is_exact_on_a_one_layer_network():
     assert lam == 3.0 and res.exact == 3.0
     assert abs(res.mean - exact) < 4 * res.se
     assert abs(res.mean - 1.1 * exact) > 4 * res.se  # a 10% mis-scaling is rejected
+
+
+def test_singular_fluctuation_is_exact_on_a_one_layer_network():
+    """One linear layer at n = 400: the posterior is N(μ, P⁻¹) (as above) and ℓ_i(w) = ½‖y_i − J_i w‖²
+    is quadratic, so Var_w ℓ_i = r̄_iᵀ J_i Σ J_iᵀ r̄_i + ½ tr((J_iᵀJ_i Σ)²) with r̄_i = y_i − J_i μ,
+    Σ = P⁻¹: ν = (β/2) Σ_i Var_w ℓ_i ≈ d/2 (regular). HMC on the n real samples recovers it; a
+    20% mis-scaling is rejected. ``corrected`` adds β ν̂ to λ̂."""
+    from slt.nn.llc import _dln_problem
+
+    n, gamma = 400, 1.0
+    teacher, (X, y), _ = _dln_problem([3, 2], 2, n, 1.0, 0)
+    res = estimate_llc(teacher, (X, y), loss_fn=gaussian_nll, sampler="hmc", num_draws=300, num_burnin=100,
+                       sampler_options={"leapfrog": 5}, seed=1)
+    nbeta, beta = n / np.log(n), 1 / np.log(n)
+    w0 = teacher[0].weight.detach().reshape(-1)
+    J = torch.kron(torch.eye(2, dtype=X.dtype).unsqueeze(0), X.unsqueeze(1))  # (n, 2, 6): W x_i = J_i w
+    H = torch.einsum("nki,nkj->ij", J, J) / n
+    w_hat = torch.linalg.lstsq(J.reshape(-1, 6), y.reshape(-1)).solution
+    P = nbeta * H + gamma * torch.eye(6, dtype=H.dtype)
+    S = torch.linalg.inv(P)
+    mu = S @ (nbeta * H @ w_hat + gamma * w0)
+    r = y - torch.einsum("nki,i->nk", J, mu)
+    JS = J @ S
+    var = torch.einsum("nk,nki,nli,nl->n", r, JS, J, r) + 0.5 * torch.einsum("nij,nji->n", *(2 * [J.transpose(1, 2) @ JS]))
+    exact = 0.5 * beta * float(var.sum())
+    fl = res.fluctuation
+    assert fl.points == n and fl.beta == pytest.approx(beta)
+    assert abs(exact - 3.0) < 0.3
+    assert abs(fl.nu - exact) < 4 * fl.se
+    assert abs(fl.nu - 1.2 * exact) > 4 * fl.se
+    assert res.corrected == pytest.approx(res.mean + beta * fl.nu)
+
+
+def test_dln_population_reference_is_exact_on_a_one_layer_network():
+    """On the population rows L(w) − L(w₀) = ½‖w − w₀‖², so the localized tempered posterior is
+    N(w₀, (nβ + γ)⁻¹ I) and E[nβ(L(w) − L(w₀))] = (d/2) nβ/(nβ + γ): the estimator's value
+    at n → ∞ (no data term): 2.94 here."""
+    from slt.nn.llc import dln_reference_llc
+
+    nbeta, gamma = 50.0, 1.0
+    res, _ = dln_reference_llc([3, 2], 2, nbeta=nbeta, population=True, gamma=gamma, num_draws=800, leapfrog=5)
+    exact = 3.0 * nbeta / (nbeta + gamma)
+    assert res.nbeta == nbeta
+    assert abs(res.mean - exact) < 4 * res.se
+    assert abs(res.mean - 1.1 * exact) > 4 * res.se

@@ -9,10 +9,12 @@
 - :mod:`slt.estimators.free_energy`: :func:`wbic`, :func:`free_energy` and fits of λ.
 """
 from slt.estimators.core import (
+    Fluctuation,
     LLCConfig,
     LLCResult,
     default_nbeta,
     fine_config,
+    singular_fluctuation,
     llc_from_traces,
     richardson_extrapolate,
     ti_from_means,
@@ -29,6 +31,8 @@ from slt.estimators.free_energy import FreeEnergyResult, LambdaFit, fit_lambda, 
 from slt.estimators.llc import Calibration, auto_burnin, calibrate, estimate_llc
 
 __all__ = [
+    "Fluctuation",
+    "singular_fluctuation",
     "LLCConfig",
     "LLCResult",
     "default_nbeta",

@@ -7,6 +7,9 @@ References
 ----------
 Lau, Furman, Wang, Murfet & Wei (2023), *The local learning coefficient*, arXiv:2308.12108.
 Watanabe (2013), *A widely applicable Bayesian information criterion*, JMLR 14.
+Watanabe (2009), *Algebraic Geometry and Statistical Learning Theory*, CUP, §6.3 (equations
+of states: singular fluctuation); Watanabe (2010), *Asymptotic equivalence of Bayes cross
+validation and widely applicable information criterion*, JMLR 11 (functional variance).
 Gelman & Meng (1998), *Simulating normalizing constants*, Stat. Sci. 13 (thermodynamic
 integration).
 """
@@ -25,6 +28,8 @@ from slt.errors import SLTWarning
 __all__ = [
     "LLCConfig",
     "LLCResult",
+    "Fluctuation",
+    "singular_fluctuation",
     "llc_from_traces",
     "fine_config",
     "richardson_extrapolate",
@@ -98,6 +103,71 @@ class LLCConfig:
 
 
 @dataclass(frozen=True)
+class Fluctuation:
+    """The singular fluctuation ν(β) estimated from the draws, and the data term of λ̂.
+
+    Over data sets the estimator has mean E[λ̂] = λ_β − β ν(β) + o(1), with λ_β its population
+    value at nβ (→ λ as nβ → ∞): nβ (E_w[L_n] − L_n(w₀)) is nβ times the Gibbs training error,
+    whose expectation is L(w₀) + (λ/β − ν(β))/n (Watanabe 2009, §6.3). A regular model has
+    ν = d/2 = λ, so λ̂ sits about βλ low at β = 1/log n (11% at n = 10⁴, 7% at 10⁶), and
+    exactly d/2 − βχ²_d/2 for a linear-Gaussian one. ``corrected`` adds β ν̂ back.
+
+    Attributes
+    ----------
+    nu : ν̂ = (β/2) V_n, V_n = Σ_i Var_w[ℓ_i(w)] the functional variance of WAIC (Watanabe 2010),
+        over ``points`` of the ``n`` samples (scaled by n/points).
+    se : its standard error (spread of the chains' own estimates, plus the subsample's share).
+    beta : β = nβ/n.
+    points, n : samples used, and the data set's size.
+    """
+
+    nu: float
+    se: float
+    beta: float
+    points: int
+    n: int
+
+    @property
+    def correction(self) -> float:
+        """β ν̂, the expected data term that :attr:`LLCResult.corrected` adds back."""
+        return self.beta * self.nu
+
+
+def singular_fluctuation(sums: np.ndarray, squares: np.ndarray, count: int, *, n: int, beta: float) -> Fluctuation:
+    """ν̂ = (β/2) Σ_i Var_w[ℓ_i(w)] from per-chain sums of per-sample losses over the draws.
+
+    Parameters
+    ----------
+    sums, squares : (chains, m) Σ_k d_ik and Σ_k d_ik² over ``count`` draws of every chain, with
+        d_ik = ℓ_i(w_k) − ℓ_i(w*) the per-sample loss (negative log-likelihood) of sample i at
+        draw k, shifted for accuracy; m of the n samples (an evenly spread subset).
+    count : draws per chain in the sums (≥ 2).
+    n : samples in the data set; V_n is the subset's sum times n/m.
+    beta : β = nβ/n.
+
+    The posterior variance of every sample's loss pools all chains; the se combines the spread
+    of the chains' own estimates (/√C) with the subsample's sampling error (finite-population
+    corrected), both scaled by β/2.
+    """
+    s1, s2 = np.asarray(sums, dtype=float), np.asarray(squares, dtype=float)
+    if s1.ndim != 2 or s1.shape != s2.shape:
+        raise ValueError(f"sums and squares must be (chains, m) arrays of one shape, got {s1.shape} and {s2.shape}")
+    if int(count) < 2:
+        raise ValueError(f"count={count!r}: the variance needs at least 2 draws per chain")
+    chains, m = s1.shape
+    if not 1 <= m <= n:
+        raise ValueError(f"{m} samples in the sums but n={n}")
+    total = chains * count
+    pooled = (s2.sum(axis=0) - s1.sum(axis=0) ** 2 / total) / (total - 1)
+    scale = 0.5 * beta * n / m
+    nu = scale * float(pooled.sum())
+    per_chain = scale * ((s2 - s1**2 / count) / (count - 1)).sum(axis=1)
+    var_chains = per_chain.var(ddof=1) / chains if chains > 1 else 0.0
+    var_subset = (0.5 * beta * n) ** 2 * pooled.var(ddof=1) / m * (1 - m / n) if m > 1 else 0.0
+    return Fluctuation(nu=nu, se=math.sqrt(var_chains + var_subset), beta=float(beta), points=int(m), n=int(n))
+
+
+@dataclass(frozen=True)
 class LLCResult:
     """A local learning coefficient estimate with its traces and diagnostics.
 
@@ -115,6 +185,8 @@ class LLCResult:
         started from the recorded draws, an estimate of the discretization error), or None.
     exact : the value the estimator converges to (e.g. exact tempered expectation), if known.
     warnings : diagnostic messages (also emitted once as :class:`slt.errors.SLTWarning`).
+    fluctuation : the singular fluctuation ν̂ and the data term β ν̂ (:class:`Fluctuation`), when
+        per-sample losses were recorded; :attr:`corrected` is then λ̂ + β ν̂.
     """
 
     mean: float
@@ -130,6 +202,7 @@ class LLCResult:
     exact: float | None = None
     warnings: tuple[str, ...] = ()
     info: dict = field(default_factory=dict, compare=False, repr=False)
+    fluctuation: Fluctuation | None = None
 
     @property
     def nbeta(self) -> float:
@@ -151,6 +224,17 @@ class LLCResult:
         return az.from_dict(posterior={"loss": self.loss_traces, "llc": self.llc_traces},
                             attrs={"init_loss": self.init_loss, "nbeta": self.nbeta, "gamma": self.gamma})
 
+    @property
+    def corrected(self) -> float | None:
+        """λ̂ + β ν̂: the estimate with its expected data term added back (see :class:`Fluctuation`)."""
+        return None if self.fluctuation is None else self.mean + self.fluctuation.correction
+
+    @property
+    def corrected_se(self) -> float | None:
+        """se of :attr:`corrected`: √(se² + (β se_ν)²)."""
+        f = self.fluctuation
+        return None if f is None else math.hypot(self.se, f.beta * f.se)
+
     def with_exact(self, exact: float | None) -> "LLCResult":
         """A copy with ``exact`` filled in."""
         return replace(self, exact=None if exact is None else float(exact))
@@ -163,6 +247,9 @@ class LLCResult:
         s += f", R-hat {self.rhat:.3f}, ESS {self.ess:.0f}"
         if self.acceptance is not None:
             s += f", acceptance {self.acceptance:.2f}"
+        if self.fluctuation is not None:
+            s += (f"; ν̂ = {self.fluctuation.nu:.4f} ± {self.fluctuation.se:.4f}, "
+                  f"λ̂ + βν̂ = {self.corrected:.4f} ± {self.corrected_se:.4f}")
         return s
 
 
@@ -174,7 +261,7 @@ def _emit(messages: Sequence[str]) -> None:
 def llc_from_traces(loss_traces: np.ndarray, init_loss: float, config: LLCConfig, *,
                     acceptance: float | None = None, exact: float | None = None,
                     extra_warnings: Sequence[str] = (), info: dict | None = None,
-                    distance_traces: np.ndarray | None = None) -> LLCResult:
+                    distance_traces: np.ndarray | None = None, fluctuation: Fluctuation | None = None) -> LLCResult:
     """λ̂ from recorded losses: per chain nβ (mean_draws L − L(w*)), then mean over chains.
 
     λ̂(w*) = nβ (E_{w|w*,β,γ}[L(w)] − L(w*)) (Lau et al. 2023, Def. 3).  The standard error
@@ -191,6 +278,7 @@ def llc_from_traces(loss_traces: np.ndarray, init_loss: float, config: LLCConfig
     extra_warnings : messages from the caller (e.g. an improper posterior).
     distance_traces : optional (chains, draws) ‖w − w*‖² at the same draws, given to the
         trend test (:func:`slt.diagnostics.trace_warnings`).
+    fluctuation : stored as is (see :class:`LLCResult`).
 
     Examples
     --------
@@ -225,7 +313,8 @@ def llc_from_traces(loss_traces: np.ndarray, init_loss: float, config: LLCConfig
     return LLCResult(mean=mean, std=std, se=float(se), per_chain=per_chain, loss_traces=traces,
                      init_loss=init_loss, config=config, rhat=r, ess=e,
                      acceptance=None if acceptance is None else float(acceptance),
-                     exact=None if exact is None else float(exact), warnings=msgs, info=dict(info or {}))
+                     exact=None if exact is None else float(exact), warnings=msgs, info=dict(info or {}),
+                     fluctuation=fluctuation)
 
 
 def fine_config(config: LLCConfig) -> LLCConfig:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["as_tensors", "cifar10_dir", "dln_data", "least_squares_rows", "load_cifar10", "load_digits", "write_fake_cifar10", "xor_data"]
+__all__ = ["as_tensors", "cifar10_dir", "dln_data", "dln_population_rows", "least_squares_rows", "load_cifar10", "load_digits", "write_fake_cifar10", "xor_data"]
 
 
 def xor_data(dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,6 +96,21 @@ def least_squares_rows(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, 
     R = R * (((d + k) / n) ** 0.5)
     return R[:, :d].to(X.dtype), R[:, d:].reshape(d + k, *y.shape[1:]).to(y.dtype)
 
+
+
+def dln_population_rows(teacher: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """``d₀`` noise-free rows whose mean loss is the population loss of :func:`dln_data` for every
+    linear map, up to the noise constant: with ``x_i = √d₀ e_i`` and ``y_i = teacher(x_i)``,
+    mean_i ½‖A x_i − y_i‖² = ½‖A − A₀‖²_F = E_x ½‖(A − A₀)x‖² for x ~ N(0, I).
+
+    Sampling on them (with an explicit ``nbeta``) gives the LLC estimator's n → ∞ value at that
+    nβ: the part of its gap to λ set by the geometry alone, without the data's fluctuation.
+    """
+    first = next(teacher.parameters())
+    d = first.shape[1]
+    X = (d ** 0.5) * torch.eye(d, dtype=first.dtype, device=first.device)
+    with torch.no_grad():
+        return X, teacher(X)
 
 CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_TEST = ("test_batch",)
