@@ -64,6 +64,9 @@ def main(argv=None) -> int:
                   f"{r['exact_population'] - r['lam']:+.4f} + finite data {r['exact_empirical'] - r['exact_population']:+.4f}"
                   f" + sampling {r['llc'] - r['exact_empirical']:+.4f} ± {r['se']:.4f}; devinterp − λ = "
                   f"{r['devinterp'] - r['lam']:+.4f}, devinterp − exact target = {r['devinterp'] - r['exact_empirical']:+.4f}")
+            if r["corrected"] is not None:  # the data term's expectation added back: targets the population value
+                print(f"    ν̂ = {r['nu']:.4f} ± {r['nu_se']:.4f}; λ̂ + βν̂ = {r['corrected']:.4f} ± {r['corrected_se']:.4f}"
+                      f" (population value {r['exact_population']:.4f}, λ {r['lam']:.4f})")
     for r in rows:
         if r["exact_population"] is None and r["m"] and r["m"] > 1:
             guess = r["lam"] - (r["m"] - 1) / math.log(r["nbeta"])

@@ -200,6 +200,21 @@ class Regression:
         idx = np.arange(self.n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
         return float(self.kernels.energy(w, self.data, idx, idx.size))
 
+    @cached_property
+    def _f_numpy(self):
+        return sp.lambdify(self.params + self.input_symbols, self.f, modules="numpy")
+
+    def per_sample_losses(self, W: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """ℓ_i(w) = (y_i − f(w, x_i))² / (2σ_L²) for every row w of ``W`` (k, dim) and sample i
+        of ``rows`` (default all): a (k, samples) array. L_n(w) is their mean plus ½ log(2πσ_L²)."""
+        W = np.atleast_2d(np.asarray(W, dtype=float))
+        if W.shape[1] != self.dim:
+            raise ValueError(f"W must have {self.dim} columns, got shape {W.shape}")
+        data = self.data if rows is None else self.data[np.asarray(rows, dtype=np.int64)]
+        args = [W[:, j, None] for j in range(self.dim)] + [data[None, :, j] for j in range(data.shape[1] - 1)]
+        f = np.broadcast_to(self._f_numpy(*args), (W.shape[0], data.shape[0]))
+        return (data[None, :, -1] - f) ** 2 / (2 * self.loss_noise**2)
+
     def fit(self, start: Sequence[float] | None = None) -> np.ndarray:
         """A local minimizer of L_n (BFGS with the compiled gradient) from ``start``.
 

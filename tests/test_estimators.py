@@ -101,14 +101,38 @@ def test_singular_fluctuation_formula_and_se():
     assert abs(fl.nu - exact) < 3 * fl.se
     assert abs(fl.nu * m / n - exact) > 3 * fl.se
     assert fl.correction == pytest.approx(beta * fl.nu) and (fl.points, fl.n) == (m, n)
-    res = llc_from_traces(1.0 + 0.01 * rng.random((chains, 20)), 1.0, CFG, fluctuation=fl)
+    res = quiet(llc_from_traces, 1.0 + 0.01 * rng.random((chains, 20)), 1.0, CFG, fluctuation=fl)
     assert res.corrected == pytest.approx(res.mean + beta * fl.nu)
     assert res.corrected_se == pytest.approx(math.hypot(res.se, beta * fl.se)) and "βν̂" in res.summary()
-    assert llc_from_traces(1.0 + 0.01 * rng.random((chains, 20)), 1.0, CFG).corrected is None
+    assert quiet(llc_from_traces, 1.0 + 0.01 * rng.random((chains, 20)), 1.0, CFG).corrected is None
     with pytest.raises(ValueError, match="2 draws"):
         singular_fluctuation(d[:, 0], d[:, 0] ** 2, 1, n=n, beta=beta)
     with pytest.raises(ValueError, match="n=10"):
         singular_fluctuation(d.sum(axis=1), (d**2).sum(axis=1), draws, n=10, beta=beta)
+
+
+def test_singular_fluctuation_of_a_regression_model_matches_its_closed_form():
+    """y = w x + ε (regular, d = 1) at n = 400: the localized tempered posterior is N(μ, s²) with
+    1/s² = nβ·mean(x²)/σ² + γ, and ℓ_i = (r̄_i − x_i δ)²/(2σ²) (r̄_i = y_i − μ x_i, δ ~ N(0, s²)),
+    so Var_w ℓ_i = (r̄_i² x_i² s² + x_i⁴ s⁴/2)/σ⁴ and ν = (β/2) Σ_i Var_w ℓ_i, about d/2.
+    The numba path's ν̂ (MALA draws) matches it; a 10% mis-scaling is rejected."""
+    from slt.models import Regression
+
+    model = Regression("w1*x", n=400, seed=0)
+    res = estimate_llc(model, seed=0)
+    x, y = model.data[:, 0], model.data[:, 1]
+    nbeta, beta, gamma, var = res.nbeta, res.nbeta / model.n, res.gamma, model.loss_noise**2
+    s2 = 1.0 / (nbeta * np.mean(x**2) / var + gamma)
+    mu = s2 * nbeta * np.mean(x * y) / var
+    r = y - mu * x
+    exact = 0.5 * beta * float(np.sum((r**2 * x**2 * s2 + x**4 * s2**2 / 2) / var**2))
+    fl = res.fluctuation
+    assert fl.points == model.n and fl.beta == pytest.approx(beta)
+    assert abs(exact - 0.5) < 0.1
+    assert abs(fl.nu - exact) < 4 * fl.se
+    assert abs(fl.nu - 1.1 * exact) > 4 * fl.se
+    assert res.corrected == pytest.approx(res.mean + beta * fl.nu)
+    assert estimate_llc(QUASI, nbeta=1e4, seed=0, num_draws=50, num_chains=4).fluctuation is None  # no data
 
 
 @pytest.mark.parametrize("field, value", [("nbeta", 0.0), ("gamma", -1.0), ("step_size", float("inf")),

@@ -30,6 +30,7 @@ __all__ = [
     "LLCResult",
     "Fluctuation",
     "singular_fluctuation",
+    "fluctuation_subset",
     "llc_from_traces",
     "fine_config",
     "richardson_extrapolate",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 MIN_DRAWS = 8  # draws per chain the diagnostics need (split R-hat halves, trend-test windows of >= 4)
+FLUCTUATION_POINTS = 1024  # samples whose per-draw losses give the singular fluctuation ν̂
+FLUCTUATION_DRAWS = 200  # draws per chain at most at which they are evaluated (evenly spread)
 
 
 def default_nbeta(n: int) -> float:
@@ -131,6 +134,12 @@ class Fluctuation:
     def correction(self) -> float:
         """β ν̂, the expected data term that :attr:`LLCResult.corrected` adds back."""
         return self.beta * self.nu
+
+
+def fluctuation_subset(size: int, count: int) -> np.ndarray:
+    """``min(count, size)`` distinct indices evenly spread over range(size) (no randomness: the
+    samplers' streams stay untouched, and a sorted data set is still covered end to end)."""
+    return np.unique(np.linspace(0, size - 1, min(count, size)).round().astype(np.int64))
 
 
 def singular_fluctuation(sums: np.ndarray, squares: np.ndarray, count: int, *, n: int, beta: float) -> Fluctuation:

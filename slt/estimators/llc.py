@@ -25,8 +25,9 @@ import sympy as sp
 
 from slt import diagnostics
 from slt.errors import DivergenceError
-from slt.estimators.core import MIN_DRAWS, LLCConfig, LLCResult, default_nbeta, llc_from_traces
-from slt.estimators.core import fine_config, richardson_extrapolate
+from slt.estimators.core import FLUCTUATION_DRAWS, FLUCTUATION_POINTS, MIN_DRAWS, Fluctuation, LLCConfig, LLCResult
+from slt.estimators.core import default_nbeta, fine_config, fluctuation_subset, llc_from_traces, richardson_extrapolate
+from slt.estimators.core import singular_fluctuation
 from slt.estimators.exact import ImproperPosteriorError, check_proper, exact_tempered_expectation
 from slt.potentials import Potential
 from slt.sampling import run
@@ -333,7 +334,23 @@ def _fit(model, w, cfg, init_loss, exact_value, notes, info, progress) -> LLCRes
     res = _sample(model, w, cfg, progress=progress)
     traces = res.energies[:, cfg.num_burnin // cfg.thin:]
     return llc_from_traces(traces, init_loss, cfg, acceptance=_acceptance(model, w, cfg, res),
-                           exact=exact_value, extra_warnings=notes, info=info)
+                           exact=exact_value, extra_warnings=notes, info=info,
+                           fluctuation=_fluctuation(model, w, cfg, res.samples))
+
+
+def _fluctuation(model, w, cfg: LLCConfig, samples: np.ndarray) -> Fluctuation | None:
+    """ν̂ from the per-sample losses of a model with data (``per_sample_losses``, e.g.
+    :class:`slt.models.Regression`) at up to FLUCTUATION_DRAWS draws per chain, on
+    FLUCTUATION_POINTS evenly spread samples; None for a potential (no data, no data term)."""
+    per_sample = getattr(model, "per_sample_losses", None)
+    draws = samples[:, cfg.num_burnin // cfg.thin:]
+    if per_sample is None or draws.shape[1] < 2:
+        return None
+    rows = fluctuation_subset(model.n, FLUCTUATION_POINTS)
+    pick = draws[:, fluctuation_subset(draws.shape[1], FLUCTUATION_DRAWS)]
+    d = per_sample(pick.reshape(-1, pick.shape[2]), rows) - per_sample(w[None], rows)
+    d = d.reshape(pick.shape[0], pick.shape[1], rows.size)
+    return singular_fluctuation(d.sum(axis=1), (d**2).sum(axis=1), pick.shape[1], n=model.n, beta=cfg.nbeta / model.n)
 
 
 @dataclass(frozen=True)

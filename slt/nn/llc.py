@@ -36,7 +36,16 @@ from slt.estimators import (
     ti_from_means,
     wbic_from_losses,
 )
-from slt.estimators.core import MIN_DRAWS, Fluctuation, fine_config, richardson_extrapolate, singular_fluctuation
+from slt.estimators.core import (
+    FLUCTUATION_DRAWS,
+    FLUCTUATION_POINTS,
+    MIN_DRAWS,
+    Fluctuation,
+    fine_config,
+    fluctuation_subset,
+    richardson_extrapolate,
+    singular_fluctuation,
+)
 from slt.nn import sgmcmc
 from slt.nn.data import as_tensors, dln_population_rows, least_squares_rows
 from slt.nn.models import gaussian_nll, generator
@@ -184,10 +193,9 @@ class PerSampleLosses:
 
     def __init__(self, net: FlatNetwork, X: torch.Tensor, y: torch.Tensor, w_star: torch.Tensor, points: int,
                  chains: int, chunk: int = 256):
-        n = X.shape[0]
-        m = min(points, n)
-        idx = torch.linspace(0, n - 1, m, device=X.device).round().long()  # distinct: the spacing is >= 1
+        idx = torch.as_tensor(fluctuation_subset(X.shape[0], points), device=X.device)
         self.x, self.y, self.chunk = X[idx], y[idx], chunk
+        m = idx.numel()
         one = lambda w, x, t: net.loss(w, x.unsqueeze(0), t.unsqueeze(0))  # noqa: E731
         self._per_sample = vmap(vmap(one, in_dims=(None, 0, 0)), in_dims=(0, None, None), randomness="different")
         self.ref = self._eval(w_star.unsqueeze(0))[0]
@@ -206,10 +214,6 @@ class PerSampleLosses:
         self.sums += d
         self.squares += d * d
         self.count += 1
-
-
-FLUCTUATION_POINTS = 1024  # samples whose per-draw losses give ν̂ (estimate_llc's fluctuation_points)
-FLUCTUATION_DRAWS = 200  # draws per chain at most at which they are evaluated (evenly spread)
 
 
 @dataclass(frozen=True)
