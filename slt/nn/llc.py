@@ -903,10 +903,10 @@ def dln_llc(
     fluctuation, ≈ λ on these networks (5-5-5-5: ν̂ = 10.6–11.4 over 6 data sets). Measured (HMC,
     seed 0): λ_β = 5.95 ± 0.16 (4-3-4, λ = 6), 16.41 ± 0.27 (6-6-6, 17), 39.96 ± 0.48
     (10-10-10-10, 42), 169.9 ± 0.9 (20-20-20, 172), 675.9 ± 2.4 (40-40-40 rank 10, 687.5), while
-    the n = 10⁴ data sets give 4.90, 14.02, 36.43, 151.65 and 598; 5-5-5-5 over 5 data sets:
-    λ_β = 10.55 ± 0.09, n = 10⁴ 9.43 ± 0.25 (gap −1.12 ± 0.28, β ν̂ = 1.18), n = 10⁶ 10.02 ± 0.10
-    (λ_β 11.00 ± 0.16 at that nβ; gap −0.97 ± 0.15, βλ = 0.80), and n = 10⁶ at nβ = 10⁴/log 10⁴
-    (β ≈ 0.001) 10.82 ± 0.11. ``LLCResult.corrected`` = λ̂ + β ν̂ adds the expected data term
+    the n = 10⁴ data sets give 4.90, 14.02, 36.43, 151.65 and 598; 5-5-5-5 over 6 data sets:
+    λ_β = 10.60 ± 0.09, n = 10⁴ 9.53 ± 0.22 (gap −1.07 ± 0.24, β ν̂ = 1.18), n = 10⁶ 10.05 ± 0.08
+    (λ_β 10.85 ± 0.20 at that nβ; gap −0.80 ± 0.21, βλ = 0.80), and n = 10⁶ at nβ = 10⁴/log 10⁴
+    (β ≈ 0.001) 10.82 ± 0.09. ``LLCResult.corrected`` = λ̂ + β ν̂ adds the expected data term
     back; γ = 0.1 gives 9.71 ± 0.46 and γ = 10 8.87 ± 0.27 (seed 0, n = 10⁴)."""
     teacher, data, exact = _dln_problem(widths, rank, n, noise, seed)
     res = estimate_llc(teacher, data, loss_fn=gaussian_nll, batch_size=batch_size, num_burnin=num_burnin, thin=thin,
