@@ -169,6 +169,7 @@ def test_vmap_fallback_warns_with_reason():
         res = estimate_llc(Branchy(), (X, y), loss_fn=nn.functional.mse_loss, nbeta=10.0, step_size=1e-3,
                            num_chains=2, num_draws=32, num_burnin=0, seed=0)
     assert not res.info["vectorized"] and any("Branchy" in w for w in res.warnings)
+    assert res.fluctuation is None and any("no singular fluctuation" in w for w in res.warnings)
 
 
 def test_divergence_raises():
@@ -206,6 +207,8 @@ def test_errors():
         sample_losses(model, [1, 2, 3], loss_fn=mse, **kw)
     with pytest.raises(ValueError, match="auto"):
         sample_losses(model, (X, y), loss_fn=mse, **{**kw, "step_size": "auto"}, sampler="rmsprop_sgld")
+    with pytest.raises(ValueError, match="fluctuation_points"):
+        sample_losses(model, (X, y), loss_fn=mse, fluctuation_points=-1, **kw)
 
 
 def test_estimate_llc_result(linear_problem):

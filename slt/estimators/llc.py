@@ -348,9 +348,12 @@ def _fluctuation(model, w, cfg: LLCConfig, samples: np.ndarray) -> Fluctuation |
         return None
     rows = fluctuation_subset(model.n, FLUCTUATION_POINTS)
     pick = draws[:, fluctuation_subset(draws.shape[1], FLUCTUATION_DRAWS)]
-    d = per_sample(pick.reshape(-1, pick.shape[2]), rows) - per_sample(w[None], rows)
-    d = d.reshape(pick.shape[0], pick.shape[1], rows.size)
-    return singular_fluctuation(d.sum(axis=1), (d**2).sum(axis=1), pick.shape[1], n=model.n, beta=cfg.nbeta / model.n)
+    ref = per_sample(w[None], rows)
+    sums, squares = np.empty((pick.shape[0], rows.size)), np.empty((pick.shape[0], rows.size))
+    for c, chain in enumerate(pick):  # one chain at a time: (draws, samples) in memory
+        d = per_sample(chain, rows) - ref
+        sums[c], squares[c] = d.sum(axis=0), (d**2).sum(axis=0)
+    return singular_fluctuation(sums, squares, pick.shape[1], n=model.n, beta=cfg.nbeta / model.n)
 
 
 @dataclass(frozen=True)

@@ -406,7 +406,7 @@ def sample_losses(
             per_sample = PerSampleLosses(net, X, y, w_star, fluctuation_points, num_chains)
         except Exception as exc:  # noqa: BLE001 - a module vmap cannot batch per sample: no ν̂, say why
             notes += (f"no singular fluctuation ν̂: per-sample losses of {type(model).__name__} cannot be "
-                             f"vmapped ({type(exc).__name__}: {exc}); pass fluctuation_points=0 to skip it",)
+                      f"vmapped ({type(exc).__name__}: {exc}); pass fluctuation_points=0 to skip it",)
 
     def potential(W: torch.Tensor, idx: torch.Tensor | None = None):
         """U = nβ L + (γ/2)‖W − w*‖², ∇U and L per chain."""
