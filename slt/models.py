@@ -201,6 +201,19 @@ class Regression:
         return float(self.kernels.energy(w, self.data, idx, idx.size))
 
     @cached_property
+    def full_batch_potential(self) -> Potential | None:
+        """L_n as a compiled :class:`Potential` (:meth:`empirical_potential`), or None when f is
+        not polynomial in the inputs.
+
+        Full-batch samplers run on it: the same loss and gradient as :attr:`kernels` up to
+        float64 rounding, at a cost independent of n (the data enter through their moments).
+        """
+        try:
+            return self.empirical_potential()
+        except ValueError:
+            return None
+
+    @cached_property
     def _f_numpy(self):
         return sp.lambdify(self.params + self.input_symbols, self.f, modules="numpy")
 

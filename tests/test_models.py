@@ -42,6 +42,21 @@ def test_compiled_loss_gradient_and_minibatch_match_closed_forms():
         assert M.loss(w, rows) == pytest.approx(sub, rel=1e-12)
 
 
+def test_full_batch_runs_on_the_data_moments():
+    """Full-batch samplers run on L_n through the data moments (cost independent of n), the
+    same loss as the per-sample kernel; minibatch SGLD keeps the rows; f not polynomial in x
+    has no such form."""
+    from slt.estimators.llc import _sampling_model
+
+    P = M.full_batch_potential
+    assert P is M.full_batch_potential  # compiled once per model
+    W = np.random.default_rng(1).normal(size=(20, 2)) * 3
+    np.testing.assert_allclose(P(W), [M.loss(w) for w in W], rtol=1e-12)
+    assert _sampling_model(M, 100.0) == (P, False)
+    assert _sampling_model(M, 100.0, batch_size=10) == (M, False)
+    assert Regression("tanh(w1*x)", n=50, seed=0).full_batch_potential is None
+
+
 def test_llc_on_finite_data_matches_quadrature_of_the_empirical_loss():
     """The sampler's target is nβ(E[L_n] − L_n(w₀)) by quadrature on L_n, not λ (finite n, β, γ)."""
     nb = default_nbeta(M.n)
