@@ -4,8 +4,8 @@ Columns: model, λ, m, nβ, γ, exact target at the true point (quadrature on th
 loss, with the prior for normal crossings with prior exponents: the estimator's own finite-nβ
 bias), exact target on L_n at w* (finite data; the devinterp models at w* = 0), λ̂ ± se,
 z = (λ̂ − target)/se, relative error, devinterp 2.0.1's value where measured, seconds.
-The speed section times chains × steps per second of the numba path (MALA and SGLD on
-x² + y⁴, 64 chains) against one chain of the same kernel, measured in the same run, and
+The speed section times chains × steps per second of the numba path (MALA with isotropic
+steps and with the estimator's default metric, and SGLD, on x² + y⁴, 64 chains) against one chain of the same kernel, measured in the same run, and
 against devinterp's published ~2,000 steps/s per chain.  Run with NUMBA_NUM_THREADS=1 too.
 
 Usage: python benchmarks/accuracy_llc.py [--quick] [--seed 0] [--out DIR]
@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from slt import potentials as P
+from slt.estimators.llc import DEFAULTS
 from slt.estimators.validation import potential_cases, regression_cases, rrr_case, run_case
 from slt.io import save_json
 from slt.sampling import run
@@ -27,9 +28,10 @@ from slt.sampling import run
 DEVINTERP_STEPS_PER_S = 2000.0
 
 
-def throughput(sampler: str, chains: int, steps: int) -> float:
+def throughput(sampler: str, chains: int, steps: int, **options) -> float:
     V = P.sum_of_monomials([1, 2])
-    kw = dict(num_steps=steps, step_size=1e-5, nbeta=1e4, gamma=1.0, thin=10, hist_bins=0, progress=False, seed=0)
+    kw = dict(num_steps=steps, step_size=1e-5, nbeta=1e4, gamma=1.0, thin=10, hist_bins=0, progress=False, seed=0,
+              **options)
     run(V, sampler, num_walkers=chains, init=np.zeros((chains, 2)), **{**kw, "num_steps": 100})  # compile
     t = time.perf_counter()
     run(V, sampler, num_walkers=chains, init=np.zeros((chains, 2)), **kw)
@@ -74,10 +76,11 @@ def main(argv=None) -> int:
                   f"estimate λ − (m−1)/log nβ = {guess:.4f}, λ̂ − that = {r['llc'] - guess:+.4f} ± {r['se']:.4f}")
     chains, steps = (64, 2000) if args.quick else (64, 20000)
     speed = {s: throughput(s, chains, steps) for s in ("mala", "langevin")}
+    speed["mala+metric"] = throughput("mala", chains, steps, metric=DEFAULTS["metric"])  # the estimator's default
     one = throughput("langevin", 1, steps)
     print(f"\nthroughput, {chains} chains on x²+y⁴ (chains × steps / s):")
     for s, v in speed.items():
-        print(f"  {s:<9} {v:12.3g}   = {v / DEVINTERP_STEPS_PER_S:7.1f} × devinterp's 2,000 steps/s per chain")
+        print(f"  {s:<12} {v:12.3g}   = {v / DEVINTERP_STEPS_PER_S:7.1f} × devinterp's 2,000 steps/s per chain")
     print(f"  one chain {one:12.3g}   ({speed['langevin'] / one:.1f}× from running {chains} chains at once)")
     save_json(Path(args.out) / f"accuracy_llc_seed{args.seed}.json", dict(rows=rows, throughput=speed, one_chain=one,
                                                          chains=chains, steps=steps))

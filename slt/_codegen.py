@@ -16,8 +16,9 @@ sampler) and serves the energy and the diagnostics;
 Contract for the generated loss functions (``data`` is a 2-D float64 array, ``idx`` an int64
 array of row indices of which the first ``nidx`` are used; a pure potential ignores both):
 
-``energy(x, data, idx, nidx) -> float`` and ``grad(x, data, idx, nidx, g) -> None``; the
-module also gets ``DIM``, the length of ``x``, as a constant the kernels loop over.
+``energy(x, data, idx, nidx) -> float``, ``grad(x, data, idx, nidx, g) -> None`` and
+``hdiag(x, data, idx, nidx, h) -> None`` (h <- the diagonal of the Hessian, for MALA's step
+metric); the module also gets ``DIM``, the length of ``x``, as a constant the kernels loop over.
 """
 from __future__ import annotations
 

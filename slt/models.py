@@ -29,7 +29,7 @@ import numpy as np
 import sympy as sp
 
 from slt import _codegen
-from slt.potentials import LOSS_HEADER, NJIT, Potential, cse_code, parse_expression
+from slt.potentials import LOSS_HEADER, NJIT, Potential, cse_code, parse_expression, second_derivative
 
 __all__ = ["Regression", "X_DISTRIBUTIONS"]
 
@@ -48,12 +48,16 @@ def _x_moment(k: int, dist: str, scale: float) -> sp.Expr:
 
 def _regression_source(residual: sp.Expr, params: Sequence[sp.Symbol], inputs: Sequence[sp.Symbol],
                        noise: float) -> str:
-    """``energy``/``grad`` (contract of :mod:`slt._codegen`) for the Gaussian NLL of the rows."""
+    """``energy``/``grad``/``hdiag`` (contract of :mod:`slt._codegen`) for the Gaussian NLL of the
+    rows: L = (1/(2σ²n)) Σ r², ∇L = (1/(σ²n)) Σ r ∇r, ∂²L/∂w_d² = (1/(σ²n)) Σ ((∂_d r)² + r ∂²_d r)."""
     wsym = [sp.Symbol(f"_w{i}", real=True) for i in range(len(params))]
     xsym = [sp.Symbol(f"_d{j}", real=True) for j in range(len(inputs) + 1)]  # inputs, then y
     r = residual.subs(dict(zip(list(params) + list(inputs) + [sp.Symbol("_y")], wsym + xsym)), simultaneous=True)
     grads = [sp.diff(r, w) for w in wsym]
+    seconds = [second_derivative(r, w) for w in wsym]
     cse_lines, (r_out, *g_out) = cse_code([r] + grads, "        ")
+    h_cse, (hr_out, *hg_out) = cse_code([r] + grads + seconds, "        ")
+    hg_out, hs_out = hg_out[:len(wsym)], hg_out[len(wsym):]
     unpack_w = "".join(f"    _w{i} = x[{i}]\n" for i in range(len(params)))
     unpack_d = "".join(f"        _d{j} = data[_row, {j}]\n" for j in range(len(xsym)))
     inv = 1.0 / noise**2
@@ -62,11 +66,15 @@ def _regression_source(residual: sp.Expr, params: Sequence[sp.Symbol], inputs: S
     acc_g = "".join(f"        g[{i}] += _r * ({o})\n" for i, o in enumerate(g_out))
     scale_g = "".join(f"    g[{i}] *= {inv!r} / nidx\n" for i in range(len(params)))
     loop = f"    for _j in range(nidx):\n        _row = idx[_j]\n{unpack_d}{cse_lines}        _r = {r_out}\n"
+    zero_h = zero_g.replace("g[", "h[")
+    acc_h = "".join(f"        h[{i}] += ({g}) ** 2 + _r * ({o})\n" for i, (g, o) in enumerate(zip(hg_out, hs_out)))
+    h_loop = f"    for _j in range(nidx):\n        _row = idx[_j]\n{unpack_d}{h_cse}        _r = {hr_out}\n"
     return (
         LOSS_HEADER
         + NJIT + f"def energy(x, data, idx, nidx):\n{unpack_w}    _s = 0.0\n{loop}        _s += _r * _r\n"
         f"    return 0.5 * {inv!r} * _s / nidx + {const!r}\n\n\n"
-        + NJIT + f"def grad(x, data, idx, nidx, g):\n{unpack_w}{zero_g}{loop}{acc_g}{scale_g}"
+        + NJIT + f"def grad(x, data, idx, nidx, g):\n{unpack_w}{zero_g}{loop}{acc_g}{scale_g}\n\n"
+        + NJIT + f"def hdiag(x, data, idx, nidx, h):\n{unpack_w}{zero_h}{h_loop}{acc_h}{scale_g.replace('g[', 'h[')}"
     )
 
 

@@ -113,8 +113,14 @@ def cse_code(exprs: Sequence[sp.Expr], indent: str) -> tuple[str, list[str]]:
     return lines, [printer.doprint(r) for r in reduced]
 
 
+def second_derivative(expr: sp.Expr, sym: sp.Symbol) -> sp.Expr:
+    """∂²expr/∂sym², with the point masses of kinks (DiracDelta from |w|, sign, Min) dropped:
+    the curvature away from them, which is what the samplers' step metric uses."""
+    return sp.diff(expr, sym, 2).replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+
+
 def _loss_source(expr: sp.Expr, syms: tuple[sp.Symbol, ...]) -> str:
-    """Source of ``energy``/``grad`` (see :mod:`slt._codegen`) for V = ``expr``."""
+    """Source of ``energy``/``grad``/``hdiag`` (see :mod:`slt._codegen`) for V = ``expr``."""
     internal = [sp.Symbol(f"_x{i}", real=True) for i in range(len(syms))]
     e = expr.subs(dict(zip(syms, internal)), simultaneous=True)
     grads = [sp.diff(e, s) for s in internal]
@@ -122,10 +128,13 @@ def _loss_source(expr: sp.Expr, syms: tuple[sp.Symbol, ...]) -> str:
     e_lines, (e_out,) = cse_code([e], "    ")
     g_lines, g_out = cse_code(grads, "    ")
     g_assign = "".join(f"    g[{i}] = {o}\n" for i, o in enumerate(g_out))
+    h_lines, h_out = cse_code([second_derivative(e, s) for s in internal], "    ")
+    h_assign = "".join(f"    h[{i}] = {o}\n" for i, o in enumerate(h_out))
     return (
         LOSS_HEADER
         + NJIT + f"def energy(x, data, idx, nidx):\n{unpack}{e_lines}    return {e_out}\n\n\n"
-        + NJIT + f"def grad(x, data, idx, nidx, g):\n{unpack}{g_lines}{g_assign}"
+        + NJIT + f"def grad(x, data, idx, nidx, g):\n{unpack}{g_lines}{g_assign}\n\n"
+        + NJIT + f"def hdiag(x, data, idx, nidx, h):\n{unpack}{h_lines}{h_assign}"
     )
 
 

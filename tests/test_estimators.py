@@ -28,7 +28,7 @@ from slt.estimators import (
 )
 from slt.estimators.core import MIN_DRAWS
 from slt.estimators.llc import DEFAULTS, moving_rate, valley_curvature
-from slt.estimators.validation import cusp_reference
+from slt.estimators.validation import cusp_reference, regression_cases
 
 QUASI = P.sum_of_monomials([1, 2])  # x² + y⁴: λ = 3/4, m = 1, quasi-homogeneous
 X2Y2 = P.normal_crossing([1, 1])  # unbounded zero set; λ = 1/2, m = 2
@@ -227,14 +227,14 @@ def test_cusp_quadrature_converges_to_a_nested_adaptive_reference():
 
 def test_mala_step_levels_reach_the_cusp_far_valley():
     """Cusp at nβ = 1e4 with the defaults: MALA with 4 step levels hits the exact value (nested
-    quadrature) within 3 se and 5%; plain MALA (one level, the previous default) cannot enter the
-    stiff valley x > 1/2 and lands more than 3 se low."""
+    quadrature) within 3 se and 5%; plain MALA (one level, isotropic steps: metric=0) cannot enter
+    the stiff valley x > 1/2 and lands more than 3 se low."""
     nb = 1e4
     reference = cusp_reference(nb, 1.0)
     res = quiet(estimate_llc, P.cusp(), nbeta=nb, seed=0)
     assert res.config.step_levels == 4
     assert abs(res.mean - reference) < 3 * res.se and abs(res.mean / reference - 1) < 0.05
-    plain = quiet(estimate_llc, P.cusp(), nbeta=nb, seed=0, step_levels=1)
+    plain = quiet(estimate_llc, P.cusp(), nbeta=nb, seed=0, step_levels=1, metric=0.0)
     assert plain.mean < reference - 3 * plain.se
 
 
@@ -261,14 +261,32 @@ def test_default_burnin_fills_the_cusp_valley():
     """Cusp at nβ = 1e4, defaults: the chains spread into the far valley, where only the small
     step levels move, so the burn-in is extended past the mean-step rule (15,059 steps); the
     estimate is within 3 se of the exact value.  (Over 12 seeds the mean-step rule alone gave
-    0.3814 ± 0.0012 against the exact 0.3848; with the extension 0.3841 ± 0.0007.)"""
-    res = quiet(estimate_llc, P.cusp(), nbeta=1e4, seed=3)
+    0.3814 ± 0.0012 against the exact 0.3848; with the extension 0.3841 ± 0.0007.)  Isotropic
+    steps (metric=0): the metric's per-coordinate steps move there faster."""
+    res = quiet(estimate_llc, P.cusp(), nbeta=1e4, seed=3, metric=0.0)
     rounds = res.info["burnin_rounds"]
     assert rounds[0]["steps"] == 15_059 and len(rounds) > 1 and res.config.num_burnin > 2 * 15_059
     assert rounds[-1]["needed"] <= 1.25 * res.config.num_burnin  # converged, no cap note
     assert res.config.thin == math.ceil(res.config.num_burnin / res.config.num_draws)
     reference = cusp_reference(1e4, 1.0)
     assert abs(res.mean - reference) < 3 * res.se
+
+
+def test_metric_fills_the_arms_of_a_crossing():
+    """devinterp's (1, 1) model y = x w1 w2 + 0.25 ε (n = 1000) at γ = 0.01: the tempered posterior
+    is a cross whose arms reach |w| ≈ 20 and narrow like 1/|w|.  With the same step and budget,
+    isotropic MALA steps (metric=0) are held back by the stiff cross-section and leave the arms
+    under-filled; per-coordinate steps (the default metric) move along them and match the exact
+    value on L_n (quadrature, 0.4401)."""
+    case = regression_cases(quick=True, gamma=0.01)[0]
+    w = np.asarray(case.w_star)
+    exact = exact_tempered_expectation(case.empirical, case.nbeta, gamma=0.01, center=w)
+    kw = dict(nbeta=case.nbeta, gamma=0.01, step_size=0.1, num_burnin=20_000, num_draws=500, thin=40, seed=2)
+    res = quiet(estimate_llc, case.model, w, **kw)
+    assert res.config.metric == DEFAULTS["metric"] > 0
+    assert abs(res.mean - exact) < 3 * res.se
+    iso = quiet(estimate_llc, case.model, w, metric=0.0, **kw)
+    assert iso.mean < exact - 3 * iso.se
 
 
 def test_improper_posterior_is_detected():
@@ -295,9 +313,9 @@ def test_defaults_hit_the_exact_finite_nbeta_value(quasi_default):
     assert res.rhat < 1.05 and res.ess > 1000 and 0.5 < res.acceptance <= 1
     table = res.info["calibration"].table
     assert any(r["step_size"] == res.config.step_size and r["ok"] for r in table)
-    # a deliberately wrong estimator, plain SGLD at the same step (O(ε) bias), fails the test
-    sgld = quiet(estimate_llc, QUASI, nbeta=1e4, sampler="sgld", richardson=False,
-                 step_size=res.config.step_size, seed=0)
+    # a deliberately wrong estimator, plain SGLD (O(ε) bias) at the step MALA calibrates to without
+    # its metric (1e-4; SGLD diverges at the default's 3.2e-3), fails the test
+    sgld = quiet(estimate_llc, QUASI, nbeta=1e4, sampler="sgld", richardson=False, step_size=1e-4, seed=0)
     assert abs(sgld.mean - exact) > 3 * math.hypot(sgld.se, res.se)
 
 
@@ -367,7 +385,8 @@ def test_errors_divergence_and_bad_arguments():
 
 
 def test_calibrate_table_and_choice():
-    cal = calibrate(QUASI, nbeta=1e4, step_sizes=[3e-3, 1e-4, 1e-5], gammas=(1.0, 10.0), seed=0)
+    """Isotropic MALA steps (metric=0), whose acceptance falls with the step."""
+    cal = calibrate(QUASI, nbeta=1e4, step_sizes=[3e-3, 1e-4, 1e-5], gammas=(1.0, 10.0), metric=0.0, seed=0)
     assert len(cal.table) == 6 and cal.gamma == 1.0  # the least localization that works
     rows = {r["step_size"]: r for r in cal.table if r["gamma"] == 1.0}
     assert rows[3e-3]["acceptance"] < 0.5 and not rows[3e-3]["ok"]  # 4 step levels: only the smallest ones pass
@@ -450,8 +469,10 @@ def test_auto_burnin_rule():
 def test_default_burnin_lets_the_flat_valleys_relax():
     """x²y² at nβ = 1e5 (MALA, ε = 1e-4): along the axes only γ confines, relaxing over 1/(γε̄) steps
     with ε̄ the mean of the 4 step levels (ε/3 here).  The default burn-in starts with that many
-    steps and reaches the exact value; the old fixed 5,000 steps stop several se short."""
-    kw = dict(nbeta=1e5, step_size=1e-4, seed=0, exact=False, thin=5)
+    steps and reaches the exact value; the old fixed 5,000 steps stop several se short.  (Isotropic
+    steps: with the metric the chains also move faster along the axes, where the cross-section
+    stiffens and isotropic proposals are rejected.)"""
+    kw = dict(nbeta=1e5, step_size=1e-4, seed=0, exact=False, thin=5, metric=0.0)
     exact = exact_tempered_expectation(X2Y2, 1e5, gamma=DEFAULTS["gamma"])
     res = quiet(estimate_llc, X2Y2, **kw)
     first = res.info["burnin_rounds"][0]["steps"]

@@ -37,6 +37,9 @@ def test_compiled_loss_gradient_and_minibatch_match_closed_forms():
         g = np.zeros(2)
         M.kernels.grad(w, M.data, np.arange(M.n, dtype=np.int64), M.n, g)
         np.testing.assert_allclose(g, E.gradient(w), rtol=1e-10)
+        h = np.zeros(2)
+        M.kernels.hdiag(w, M.data, np.arange(M.n, dtype=np.int64), M.n, h)  # ∂²L_n/∂w_d², MALA's metric
+        np.testing.assert_allclose(h, np.diag(E.hessian(w)), rtol=1e-10)
         rows = np.array([3, 3, 17], dtype=np.int64)
         sub = np.mean((y[rows] - w[0] * w[1] * x[rows]) ** 2) / 2 + 0.5 * np.log(2 * np.pi)
         assert M.loss(w, rows) == pytest.approx(sub, rel=1e-12)

@@ -35,6 +35,9 @@ def test_compiled_gradient_matches_sympy(name):
         assert np.allclose(compiled_grad(V, x), exact, rtol=1e-10, atol=1e-12)
         assert V.kernels.energy(x, *EMPTY) == pytest.approx(float(V([x])[0]), rel=1e-12, abs=1e-14)
         assert np.allclose(V.gradient([x])[0], exact, rtol=1e-10, atol=1e-12)
+        h = np.empty(V.dim)
+        V.kernels.hdiag(x, *EMPTY, h)  # MALA's step metric
+        assert np.allclose(h, np.diag(V.hessian(x)), rtol=1e-10, atol=1e-12)
 
 
 def test_library_learning_coefficients():

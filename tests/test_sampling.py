@@ -1,4 +1,5 @@
 """Samplers against exact laws: closed forms, quadrature of the Gibbs measure."""
+import math
 import numba
 import numpy as np
 import pytest
@@ -44,12 +45,14 @@ def _chi2(counts, probs):
     return stats.chi2.sf(chi2, keep.sum() - 1)
 
 
-@pytest.mark.parametrize("levels", [1, 4])
-def test_mala_matches_exact_gibbs_histogram_on_periodic_box(levels):
-    """Plain MALA and its mixture of step levels ε·4^(−k) both leave the Gibbs law invariant."""
+@pytest.mark.parametrize("levels, metric", [(1, 0.0), (4, 0.0), (4, 0.05)])
+def test_mala_matches_exact_gibbs_histogram_on_periodic_box(levels, metric):
+    """Plain MALA, its mixture of step levels ε·4^(−k) and its per-coordinate steps
+    (metric c = 0.05: the step shrinks wherever dt |∂²U/∂x_d²| > c, i.e. over most of the box)
+    all leave the Gibbs law invariant."""
     T = 1.0
     res = run(X2Y2, "mala", num_walkers=40_000, num_steps=600 if levels == 1 else 1200, step_size=0.05,
-              temperature=T, box=BOX, periodic=True, seed=3, hist_bins=0, step_levels=levels)
+              temperature=T, box=BOX, periodic=True, seed=3, hist_bins=0, step_levels=levels, metric=metric)
     counts, _, _ = np.histogram2d(*res.positions.T, bins=12, range=[BOX, BOX])
     exact = gibbs.gibbs_density(X2Y2, BOX, temperature=T, bins=12, refine=16)
     assert _chi2(counts, exact.cell_mass) > 1e-3
@@ -180,6 +183,8 @@ def test_divergence_error_names_walker_step_value():
         (dict(sampler="sgd_momentum", momentum=1.0), "momentum"),
         (dict(sampler="langevin", friction=1.0), "takes options"),
         (dict(sampler="mala", step_levels=0), "step_levels"),
+        (dict(sampler="mala", metric=-1.0), "metric"),
+        (dict(sampler="mala", metric=math.nan), "metric"),
         (dict(thin=0), "thin"),
         (dict(batch_size=4), "batch_size"),
         (dict(seed=-3), "seed"),

@@ -69,6 +69,8 @@ class LLCConfig:
     batch_size : minibatch rows per step (None: full batch).
     step_levels : "mala" only: each step uses ε·4^(−k), k uniform in {0, …, step_levels − 1}
         (see :func:`slt.sampling.kernels.mala_step`); 1 is plain MALA.
+    metric : "mala" only: c > 0 scales the step along coordinate d by min(1, c/(dt |∂²U/∂w_d²|))
+        at the chain's position, a diagonal position-dependent metric (0: isotropic steps).
     """
 
     nbeta: float
@@ -82,6 +84,7 @@ class LLCConfig:
     seed: int | None
     batch_size: int | None = None
     step_levels: int = 1
+    metric: float = 0.0
 
     def __post_init__(self):
         for name in ("nbeta", "step_size"):
@@ -98,6 +101,8 @@ class LLCConfig:
             raise ValueError(f"batch_size must be None or an integer >= 1, got {self.batch_size!r}")
         if isinstance(self.step_levels, bool) or not isinstance(self.step_levels, (int, np.integer)) or self.step_levels < 1:
             raise ValueError(f"step_levels must be an integer >= 1, got {self.step_levels!r}")
+        if not isinstance(self.metric, (int, float, np.floating, np.integer)) or not math.isfinite(self.metric) or self.metric < 0:
+            raise ValueError(f"metric must be a finite number >= 0 (0: off), got {self.metric!r}")
 
     @property
     def total_steps(self) -> int:

@@ -68,7 +68,8 @@ def tempered_mean_loss(model: Any, nbeta: float, *, gamma: float, center: Sequen
     """Loss traces (chains, draws) under p ∝ exp(−nβ L − (γ/2)|w − c|²) by MALA, and the step used.
 
     Chains start from the Gaussian N(c, I/(γ + nβ)) (the prior at nβ → 0, near c for large
-    nβ); ``step_size`` None picks the step with :func:`calibrate` (MALA, acceptance ≥ 0.9).
+    nβ); ``step_size`` None picks the step with :func:`calibrate` (MALA with isotropic steps,
+    acceptance ≥ 0.9).
     """
     if getattr(model, "prior_exponents", None) is not None:
         raise ValueError(f"{model.name!r} has prior_exponents: WBIC and free energies here use the Gaussian "
@@ -76,7 +77,7 @@ def tempered_mean_loss(model: Any, nbeta: float, *, gamma: float, center: Sequen
     w = _w_star(model, center)
     if step_size is None:
         step_size = calibrate(model, w, nbeta=nbeta, gammas=(gamma,), sampler="mala", num_chains=num_chains,
-                              seed=seed).step_size
+                              metric=0.0, seed=seed).step_size
     s = seed_to_int(seed)
     init = w + np.random.default_rng(s).normal(size=(num_chains, w.size)) / math.sqrt(gamma + nbeta)
     res = run(model, "mala", num_walkers=num_chains, num_steps=num_burnin + num_draws * thin,
@@ -125,7 +126,7 @@ def free_energy(model: Any, *, n: float | None = None, method: str = "ti", gamma
     for i in range(grid.size - 1, -1, -1):  # from β = 1 down: steps only grow
         nb = n * grid[i]
         if step is not None:
-            step = calibrate(model, w, nbeta=nb, gammas=(gamma,), sampler="mala", seed=s + i,
+            step = calibrate(model, w, nbeta=nb, gammas=(gamma,), sampler="mala", seed=s + i, metric=0.0,
                              step_sizes=[step * f for f in (10.0, 3.0, 1.0)]).step_size
         traces, step = tempered_mean_loss(model, nb, gamma=gamma, center=w, step_size=step, seed=s + i, **kwargs)
         means[i] = n * traces.mean()

@@ -32,7 +32,7 @@ DEVINTERP = {(1, 1): 0.43, (1, 2): 0.225, (2, 2): 0.16, (0, 1): 0.55}
 # mean-squared-error loss, chains started at the true parameter w = 0, nβ = n/log n
 DEVINTERP_NOISE = 0.25
 MSE_LOSS_NOISE = math.sqrt(0.5)  # L_n = MSE + const
-REGRESSION_GAMMA = 0.1
+REGRESSION_GAMMA = 0.01
 
 @dataclass(frozen=True)
 class Case:

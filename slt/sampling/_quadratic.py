@@ -20,3 +20,9 @@ def energy(x, data, idx, nidx):
 def grad(x, data, idx, nidx, g):
     for i in range(x.shape[0]):
         g[i] = x[i]
+
+
+@nb.njit(cache=True)
+def hdiag(x, data, idx, nidx, h):
+    for i in range(x.shape[0]):
+        h[i] = 1.0

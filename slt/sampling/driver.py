@@ -17,7 +17,7 @@ _OPTIONS = {
     "langevin": {},
     "underdamped": {"friction": 1.0},
     "sgd_momentum": {"momentum": 0.9, "noise": None},
-    "mala": {"step_levels": 1},
+    "mala": {"step_levels": 1, "metric": 0.0},
 }
 NUM_TILES = 64  # fixed walker tiles: parallel units whose results do not depend on threads
 
@@ -131,6 +131,10 @@ def _sampler_params(sampler: str, dt: float, temperature: float, nbeta: float, g
         p[4], p[5] = mu, sigma
     elif sampler == "mala":
         p[4] = _count("step_levels", opts["step_levels"])
+        metric = float(opts["metric"])
+        if not math.isfinite(metric) or metric < 0:
+            raise ValueError(f"metric must be a finite number >= 0 (0: off), got {opts['metric']!r}")
+        p[5] = metric
     return p, opts
 
 
@@ -330,6 +334,7 @@ def mala_acceptance(
     gamma: float = 0.0,
     center: Sequence[float] | None = None,
     seed: int | np.random.Generator | None = None,
+    metric: float = 0.0,
 ) -> np.ndarray:
     """Metropolis–Hastings acceptance probability of one Langevin step from each point.
 
@@ -342,7 +347,8 @@ def mala_acceptance(
     (Roberts & Tweedie 1996).  For points (walkers, draws, dim) recorded by an unadjusted
     sampler ("langevin", SGLD), the mean of α is the acceptance rate MALA would have at the
     same step: an estimate of the discretization error (1 as dt → 0).  Returns α with shape
-    (walkers, draws); ``seed`` drives the proposals (one stream per walker).
+    (walkers, draws); ``seed`` drives the proposals (one stream per walker); ``metric`` is
+    MALA's per-coordinate step scale (see :func:`slt.sampling.kernels.mala_step`).
 
     Examples
     --------
@@ -357,7 +363,7 @@ def mala_acceptance(
     if pts.ndim != 3 or pts.shape[2] != dim:
         raise ValueError(f"points must have shape (walkers, draws, {dim}), got {pts.shape}")
     p, _ = _sampler_params("mala", _positive("step_size", step_size), _positive("temperature", temperature),
-                           _positive("nbeta", nbeta), float(gamma), {})
+                           _positive("nbeta", nbeta), float(gamma), {"metric": metric})
     ctr = np.zeros(dim) if center is None else np.asarray(center, dtype=float).reshape(dim)
     data = getattr(potential, "data", None)
     data = np.zeros((0, 0)) if data is None else np.ascontiguousarray(data, dtype=float)

@@ -16,17 +16,20 @@ dynamics on V).  Parameter vector ``p`` = [dt, T, scale, gamma, opt1, opt2]:
 - SGD_MOMENTUM (heavy ball; opt1 = momentum μ, opt2 = noise σ):
   v <- μ v - dt ∇U + σ ξ, x <- x + v.
 - MALA (Roberts & Tweedie 1996): Langevin proposal + Metropolis–Hastings; on a periodic box
-  the proposal uses minimal-image displacements; opt1 = step levels (see ``mala_step``).
+  the proposal uses minimal-image displacements; opt1 = step levels, opt2 = metric scale c
+  (see ``mala_step``).
 """
 import math
 
 import numba as nb
 import numpy as np
 
-from slt.sampling._quadratic import DIM, energy, grad  # @slt-loss-functions
+from slt.sampling._quadratic import DIM, energy, grad, hdiag  # @slt-loss-functions
 from slt.sampling.rng import normal, uniform, uniform_open
 
 LANGEVIN, UNDERDAMPED, SGD_MOMENTUM, MALA = 0, 1, 2, 3
+#: smallest per-coordinate step factor of MALA's metric (keeps the proposal density finite)
+MIN_STEP_FACTOR = 1e-12
 #: the sampler ``run_chunk`` runs: a compile-time constant of each generated module (-1: none)
 KIND = -1  # @slt-loss-functions
 
@@ -123,46 +126,69 @@ def sgd_momentum_step(s, x, v, g, dt, mu, sigma):
 
 
 @nb.njit(inline="always", cache=True, error_model="numpy")
-def mala_propose(s, dt, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx, nidx):
-    """Langevin proposal y from x with step dt; returns (state, U(y), log Metropolis–Hastings ratio)."""
+def mala_metric(x, f, p, data, idx, nidx, h):
+    """f[d] <- min(1, c / (dt |∂²U/∂x_d²|)) at x (c = p[5] > 0, dt = p[0]; else 1): the
+    per-coordinate step factor, a deterministic function of x (``hdiag``, the generated
+    Hessian diagonal), so the proposal stays an exact Metropolis–Hastings kernel."""
+    for d in range(DIM):
+        f[d] = 1.0
+    if p[5] <= 0.0:
+        return
+    hdiag(x, data, idx, nidx, h)
+    for d in range(DIM):
+        curv = abs(p[2] * h[d] + p[3])
+        if curv * p[0] > p[5]:
+            f[d] = max(p[5] / (curv * p[0]), MIN_STEP_FACTOR)
+
+
+@nb.njit(inline="always", cache=True, error_model="numpy")
+def mala_propose(s, dt, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx, nidx, fx, fy, th):
+    """Langevin proposal y from x with step dt·fx[d] along coordinate d (fx: :func:`mala_metric`
+    at x; fy is set at y); returns (state, U(y), log Metropolis–Hastings ratio)."""
     temp = p[1]
-    sd = math.sqrt(2.0 * temp * dt)
     for d in range(DIM):
         s, z = normal(s)
-        y[d] = x[d] - dt * g[d] + sd * z
+        y[d] = x[d] - dt * fx[d] * g[d] + math.sqrt(2.0 * temp * dt * fx[d]) * z
     if periodic:
         _wrap(y, lo, hi)
     u_y, _ = _potential(y, data, idx, nidx, p, center)
     _grad_u(y, data, idx, nidx, p[2], p[3], center, gy)
-    log_fwd = 0.0
-    log_bwd = 0.0
+    mala_metric(y, fy, p, data, idx, nidx, th)
+    log_q = 0.0  # log q(x | y) − log q(y | x)
     for d in range(DIM):
         width = hi[d] - lo[d]
-        a = _min_image(y[d] - x[d], width, periodic) + dt * g[d]
-        b = _min_image(x[d] - y[d], width, periodic) + dt * gy[d]
-        log_fwd += a * a
-        log_bwd += b * b
-    return s, u_y, -(u_y - u_x) / temp - (log_bwd - log_fwd) / (4.0 * temp * dt)
+        a = _min_image(y[d] - x[d], width, periodic) + dt * fx[d] * g[d]
+        b = _min_image(x[d] - y[d], width, periodic) + dt * fy[d] * gy[d]
+        log_q += a * a / fx[d] - b * b / fy[d]
+        if p[5] > 0.0:
+            log_q += 2.0 * temp * dt * math.log(fx[d] / fy[d])
+    return s, u_y, -(u_y - u_x) / temp + log_q / (4.0 * temp * dt)
 
 
 @nb.njit(inline="always", cache=True, error_model="numpy")
-def mala_step(s, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx, nidx):
+def mala_step(s, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx, nidx, fx, fy, th):
     """One MALA step; returns (state, U at the new point, accepted).
 
     With ``p[4]`` = L > 1 step levels the step is p[0]·4^(−k), k uniform in {0, …, L−1},
     drawn independently of the state: each level is a reversible MH kernel, so the mixture is
-    too (Tierney 1994), and the small levels still move in valleys too stiff for p[0].
+    too (Tierney 1994), and the small levels still move in valleys too stiff for p[0].  With
+    ``p[5]`` = c > 0 the step along coordinate d is further scaled by
+    min(1, c/(p[0] |∂²U/∂x_d²|)) (:func:`mala_metric`): a diagonal position-dependent metric
+    (Girolami & Calderhead 2011, without its drift correction, which MH makes unnecessary) that
+    lets a chain move along a valley whose cross-section is far stiffer than the valley itself.
     """
     dt = p[0]
     if p[4] > 1.0:
         s, u = uniform(s)
         dt *= 0.25 ** math.floor(u * p[4])
-    s, u_y, log_alpha = mala_propose(s, dt, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx, nidx)
+    s, u_y, log_alpha = mala_propose(s, dt, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx, nidx,
+                                     fx, fy, th)
     s, uu = uniform_open(s)
     if math.log(uu) < log_alpha:
         for d in range(DIM):
             x[d] = y[d]
             g[d] = gy[d]
+            fx[d] = fy[d]
         return s, u_y, True
     return s, u_x, False
 
@@ -184,12 +210,15 @@ def mala_acceptance(points, states, p, center, data, full_idx, out):
         y = np.empty(dim)
         g = np.empty(dim)
         gy = np.empty(dim)
+        fx, fy, th = np.empty(dim), np.empty(dim), np.empty(dim)
         for j in range(ndraw):
             for d in range(DIM):
                 x[d] = points[w, j, d]
             u_x, _ = _potential(x, data, full_idx, n, p, center)
             _grad_u(x, data, full_idx, n, p[2], p[3], center, g)
-            s, _, log_alpha = mala_propose(s, p[0], x, y, g, gy, u_x, p, center, lo, hi, False, data, full_idx, n)
+            mala_metric(x, fx, p, data, full_idx, n, th)
+            s, _, log_alpha = mala_propose(s, p[0], x, y, g, gy, u_x, p, center, lo, hi, False, data, full_idx, n,
+                                           fx, fy, th)
             out[w, j] = 1.0 if log_alpha >= 0.0 else (math.exp(log_alpha) if math.isfinite(log_alpha) else 0.0)
         states[w] = s
 
@@ -240,6 +269,9 @@ def run_chunk(pos, vel, grd, aux, ucur, states, p, center, lo, hi, periodic,
             x, v, g, y = pos[w], vel[w], grd[w], aux[w]
             # steps run in segments that end at a record, and per-walker scalars stay local: any
             # store to another array inside the step loop keeps the coordinates out of registers
+            fx, fy, th = np.empty(DIM), np.empty(DIM), np.empty(DIM)
+            if KIND == MALA:
+                mala_metric(x, fx, p, data, full_idx, nrows, th)
             k = 0
             bad = False
             u_cur = ucur[w]
@@ -272,8 +304,8 @@ def run_chunk(pos, vel, grd, aux, ucur, states, p, center, lo, hi, periodic,
                             _grad_u(x, data, full_idx, nrows, scale, gamma, center, g)
                         underdamped_b(v, g, dt)
                     elif KIND == MALA:
-                        s, u_cur, acc = mala_step(s, x, v, g, y, u_cur, p, center,
-                                                  lo, hi, periodic, data, full_idx, nrows)
+                        s, u_cur, acc = mala_step(s, x, v, g, y, u_cur, p, center, lo, hi, periodic,
+                                                  data, full_idx, nrows, fx, fy, th)
                         if acc:
                             n_acc += 1
                     for d in range(DIM):
