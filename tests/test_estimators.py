@@ -410,6 +410,20 @@ def test_thermodynamic_integration_within_one_percent_of_exact():
     assert abs(truncated / exact - 1) > 0.01
 
 
+def test_ti_across_n_has_slope_lambda():
+    """TI on x² + y⁴ at n = 10²…10⁵ (16 β, 64 chains × 1000 draws): every F_n within 3 se and 1%
+    of the exact value, and the fitted slope within 5% of λ = 3/4 and 3 of its se (a mis-scaled
+    F_n fails the slope test in test_free_energy_slope_and_wbic)."""
+    ns = [1e2, 1e3, 1e4, 1e5]
+    kw = dict(num_betas=16, num_chains=64, num_draws=1000, num_burnin=2000)
+    ti = [free_energy(QUASI, n=n, seed=i, **kw) for i, n in enumerate(ns)]
+    exact = np.array([exact_free_energy(QUASI, n, gamma=1.0) for n in ns])
+    val, se = np.array([r.value for r in ti]), np.array([r.se for r in ti])
+    assert np.all(np.abs(val - exact) < 3 * se) and np.all(np.abs(val / exact - 1) < 0.01)
+    fit = fit_lambda(ns, val, se=se)
+    assert abs(fit.lam / 0.75 - 1) < 0.05 and abs(fit.lam - 0.75) < 3 * fit.lam_se
+
+
 def test_free_energy_slope_and_wbic():
     ns = [1e2, 1e3, 1e4, 1e5]
     exact = [exact_free_energy(QUASI, n, gamma=1.0) for n in ns]
