@@ -60,6 +60,14 @@ def test_mala_matches_exact_gibbs_histogram_on_periodic_box(levels, metric):
     assert _chi2(counts, wrong.cell_mass) < 1e-6
 
 
+def test_mala_step_factors_follow_the_curvature():
+    """f_d = min(1, c/(dt |∂²U/∂x_d²|)), U = nβ V + γ/2 |x|², from the generated Hessian diagonal."""
+    V = P.harmonic([2.0, 0.01])
+    f = sampling.mala_step_factors(V, np.zeros((3, 2)), step_size=0.1, nbeta=10.0, gamma=0.5, metric=0.5)
+    np.testing.assert_allclose(f, [[0.5 / (0.1 * (10.0 * 2.0 + 0.5)), 1.0]] * 3)
+    assert np.all(sampling.mala_step_factors(V, np.zeros((1, 2)), step_size=0.1, nbeta=10.0, metric=0.0) == 1.0)
+
+
 def test_running_histogram_counts_every_step_after_burnin():
     res = run(X2Y2, num_walkers=500, num_steps=400, step_size=0.01, box=BOX, periodic=True,
               seed=4, num_burnin=100, hist_bins=16)

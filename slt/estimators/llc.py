@@ -31,7 +31,7 @@ from slt.estimators.core import singular_fluctuation
 from slt.estimators.exact import ImproperPosteriorError, check_proper, exact_tempered_expectation
 from slt.potentials import Potential
 from slt.sampling import run
-from slt.sampling.driver import mala_acceptance
+from slt.sampling.driver import mala_acceptance, mala_step_factors
 from slt.sampling.rng import seed_to_int
 
 __all__ = ["estimate_llc", "auto_burnin", "calibrate", "Calibration", "DEFAULTS", "SAMPLERS"]
@@ -135,8 +135,9 @@ def _segment_seed(seed: int | None, k: int) -> int | None:
     return None if seed is None else int(np.random.SeedSequence([seed, 0x5EED, k]).generate_state(1)[0])
 
 
-def _levels(cfg: LLCConfig) -> np.ndarray:
-    return cfg.step_size * 0.25 ** np.arange(cfg.step_levels)
+def _levels(step_size: float, step_levels: int) -> np.ndarray:
+    """MALA's step levels ε·4^(−k), k < step_levels."""
+    return step_size * 0.25 ** np.arange(step_levels)
 
 
 def moving_rate(target: Any, w: np.ndarray, positions: np.ndarray, cfg: LLCConfig, seed: int | None = None
@@ -151,7 +152,7 @@ def moving_rate(target: Any, w: np.ndarray, positions: np.ndarray, cfg: LLCConfi
     """
     pts = np.repeat(np.asarray(positions, dtype=float)[:, None, :], RATE_PROPOSALS, axis=1)
     rate = np.zeros(pts.shape[0])
-    for k, eps in enumerate(_levels(cfg)):
+    for k, eps in enumerate(_levels(cfg.step_size, cfg.step_levels)):
         acc = mala_acceptance(target, pts, step_size=eps / 2.0, nbeta=cfg.nbeta, gamma=cfg.gamma, center=w,
                               seed=_segment_seed(seed, 1000 + k), metric=cfg.metric)
         rate += eps * acc.mean(axis=1)
@@ -179,28 +180,30 @@ def _hessians(target: Any, positions: np.ndarray) -> np.ndarray:
     return 0.5 * (out + out.transpose(0, 2, 1))
 
 
+def _slowest_direction(hess: np.ndarray, nbeta: float, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """κ = γ + max(0, smallest eigenvalue of nβ ∇²V) and its unit eigenvector, per position."""
+    values, vectors = np.linalg.eigh(hess)
+    return gamma + np.maximum(0.0, nbeta * values[:, 0]), vectors[:, :, 0]
+
+
 def valley_curvature(target: Any, positions: np.ndarray, nbeta: float, gamma: float) -> np.ndarray:
     """κ = γ + max(0, smallest eigenvalue of nβ ∇²V) at each position: the restoring force of the
     slowest direction there (γ along a flat valley, more where V itself confines).
 
     V is the sampled target, with a prior's −(1/nβ) Σ h_i log|w_i| where there is one.
     """
-    return gamma + np.maximum(0.0, nbeta * np.linalg.eigvalsh(_hessians(target, positions))[:, 0])
+    return _slowest_direction(_hessians(target, positions), nbeta, gamma)[0]
 
 
 def _slow_modes(target: Any, positions: np.ndarray, cfg: LLCConfig) -> tuple[np.ndarray, np.ndarray]:
     """(κ, s) at each position: the slowest direction's restoring force (:func:`valley_curvature`)
     and the share s = Σ_d f_d v_d² of the step that MALA's metric leaves along it (v its unit
-    vector, f_d = min(1, c/(dt |∂²U/∂w_d²|)) the per-coordinate factors of
-    :func:`slt.sampling.kernels.mala_metric`; s = 1 without the metric)."""
-    hess = _hessians(target, positions)
-    values, vectors = np.linalg.eigh(hess)
-    kappa = cfg.gamma + np.maximum(0.0, cfg.nbeta * values[:, 0])
-    if cfg.metric <= 0:
-        return kappa, np.ones(kappa.size)
-    curv = np.abs(cfg.nbeta * np.diagonal(hess, axis1=1, axis2=2) + cfg.gamma)
-    factor = np.minimum(1.0, cfg.metric / np.maximum(0.5 * cfg.step_size * curv, 1e-300))
-    return kappa, np.sum(factor * vectors[:, :, 0] ** 2, axis=1)
+    vector, f_d the sampler's per-coordinate factors, :func:`slt.sampling.driver.mala_step_factors`;
+    s = 1 without the metric)."""
+    kappa, v = _slowest_direction(_hessians(target, positions), cfg.nbeta, cfg.gamma)
+    factors = mala_step_factors(target, positions, step_size=cfg.step_size / 2.0, nbeta=cfg.nbeta,
+                                gamma=cfg.gamma, metric=cfg.metric)
+    return kappa, np.sum(factors * v**2, axis=1)
 
 
 def _equilibrate(target: Any, w: np.ndarray, cfg: LLCConfig, pos: np.ndarray, run_kw: dict, *, progress: bool
@@ -228,7 +231,9 @@ def _equilibrate(target: Any, w: np.ndarray, cfg: LLCConfig, pos: np.ndarray, ru
     slowest chain.)  Returns the positions, the burn-in steps, the rounds and the notes.
     """
     done, want, rounds, notes = 0, cfg.num_burnin, [], ()
-    floor = _levels(cfg)[-1] * MIN_RATE_ACCEPTANCE / cfg.step_levels
+    levels = _levels(cfg.step_size, cfg.step_levels)
+    floor = levels[-1] * MIN_RATE_ACCEPTANCE / cfg.step_levels
+    mean_step = _mean_step(cfg.step_size, cfg.sampler, cfg.step_levels)
     for k in range(ADAPT_MAX_ROUNDS + 1):
         if want > done:
             pos = run(target, "mala", num_walkers=cfg.num_chains, num_steps=want - done, thin=want - done, init=pos,
@@ -239,13 +244,13 @@ def _equilibrate(target: Any, w: np.ndarray, cfg: LLCConfig, pos: np.ndarray, ru
         relax = rate * kappa
         order = np.argsort(relax)
         need = math.ceil(BURNIN_RELAXATIONS / relax[order[0]])
-        rounds.append(dict(steps=done, rate=float(rate[order[0]]), mean_step=float(_levels(cfg).mean()), needed=need))
+        rounds.append(dict(steps=done, rate=float(rate[order[0]]), mean_step=mean_step, needed=need))
         if need <= ADAPT_GROWTH * done:
             break
         if done >= MAX_ADAPTIVE_BURNIN or k == ADAPT_MAX_ROUNDS:
             q = order[int(SLOW_FRACTION * order.size)]
             if BURNIN_RELAXATIONS / relax[q] > ADAPT_GROWTH * done:
-                notes = (f"{100 * SLOW_FRACTION:g}% of the chains move {float(_levels(cfg).mean()) / rate[q]:.3g} times "
+                notes = (f"{100 * SLOW_FRACTION:g}% of the chains move {mean_step / rate[q]:.3g} times "
                          f"slower than the mean step where they stand and need about "
                          f"{math.ceil(BURNIN_RELAXATIONS / relax[q])} burn-in steps; stopped at {done}: the far valleys "
                          "may be under-filled; raise num_burnin, gamma or step_levels",)
@@ -335,7 +340,7 @@ def _mean_step(step_size: Any, sampler: str, step_levels: Any) -> Any:
     """Mean step of MALA's levels ε·4^(−k), k < step_levels (relaxation slows with it); else ε."""
     if sampler != "mala" or not isinstance(step_size, Real) or not isinstance(step_levels, int) or step_levels < 2:
         return step_size
-    return step_size * sum(0.25**k for k in range(step_levels)) / step_levels
+    return step_size * float(_levels(1.0, step_levels).mean())
 
 
 def _default_sampler(sampler: str | None, batch_size: int | None) -> str:

@@ -371,3 +371,31 @@ def mala_acceptance(
     out = np.zeros(pts.shape[:2])
     potential.kernels.mala_acceptance(pts, stream_keys(seed_to_int(seed), pts.shape[0]), p, ctr, data, full_idx, out)
     return out
+
+
+def mala_step_factors(
+    potential: LossModel,
+    points: np.ndarray,
+    *,
+    step_size: float,
+    nbeta: float = 1.0,
+    gamma: float = 0.0,
+    metric: float,
+) -> np.ndarray:
+    """MALA's per-coordinate step factors f_d = min(1, c/(dt |∂²U/∂x_d²|)) at each point (n, dim).
+
+    The factors the sampler itself uses (:func:`slt.sampling.kernels.mala_metric`, from the
+    loss's generated Hessian diagonal), U = nbeta·V + (gamma/2)|x − center|², c = ``metric``,
+    dt = ``step_size``; all ones for ``metric=0``.
+    """
+    pts = np.ascontiguousarray(points, dtype=float)
+    dim = int(potential.dim)
+    if pts.ndim != 2 or pts.shape[1] != dim:
+        raise ValueError(f"points must have shape (n, {dim}), got {pts.shape}")
+    p, _ = _sampler_params("mala", _positive("step_size", step_size), 1.0, _positive("nbeta", nbeta), float(gamma),
+                           {"metric": metric})
+    data = getattr(potential, "data", None)
+    data = np.zeros((0, 0)) if data is None else np.ascontiguousarray(data, dtype=float)
+    out = np.ones(pts.shape)
+    potential.kernels.mala_step_factors(pts, p, data, np.arange(max(1, data.shape[0]), dtype=np.int64), out)
+    return out

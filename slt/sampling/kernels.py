@@ -224,6 +224,15 @@ def mala_acceptance(points, states, p, center, data, full_idx, out):
 
 
 @nb.njit(parallel=True, cache=True, error_model="numpy")
+def mala_step_factors(points, p, data, full_idx, out):
+    """out[w] = the per-coordinate step factors of :func:`mala_metric` at points[w]."""
+    n = full_idx.shape[0]
+    for w in nb.prange(points.shape[0]):
+        h = np.empty(points.shape[1])
+        mala_metric(points[w], out[w], p, data, full_idx, n, h)
+
+
+@nb.njit(parallel=True, cache=True, error_model="numpy")
 def init_walkers(pos, grd, ucur, p, center, data, full_idx):
     """Compute ∇U and U at the starting positions; returns the first non-finite walker."""
     n = full_idx.shape[0]
