@@ -31,7 +31,7 @@ from slt.estimators.core import singular_fluctuation
 from slt.estimators.exact import ImproperPosteriorError, check_proper, exact_tempered_expectation
 from slt.potentials import Potential
 from slt.sampling import run
-from slt.sampling.driver import mala_acceptance, mala_step_factors
+from slt.sampling.driver import data_rows, mala_acceptance, mala_step_factors
 from slt.sampling.rng import seed_to_int
 
 __all__ = ["estimate_llc", "auto_burnin", "calibrate", "Calibration", "DEFAULTS", "SAMPLERS"]
@@ -73,9 +73,7 @@ def _w_star(model: Any, w_star: Sequence[float] | None) -> np.ndarray:
 
 
 def _loss(model: Any, w: np.ndarray) -> float:
-    data = getattr(model, "data", None)
-    data = np.zeros((0, 0)) if data is None else data
-    idx = np.arange(max(1, data.shape[0]), dtype=np.int64)
+    data, idx = data_rows(model)
     return float(model.kernels.energy(w, data, idx, idx.size))
 
 
@@ -163,9 +161,7 @@ def _hessians(target: Any, positions: np.ndarray) -> np.ndarray:
     """∇²V at each position (chains, dim, dim): central differences of the compiled gradient
     (step 1e-6 (1 + |w_i|)), symmetrised; V is the sampled target."""
     k = target.kernels
-    data = getattr(target, "data", None)
-    data = np.zeros((0, 0)) if data is None else np.ascontiguousarray(data, dtype=float)
-    idx = np.arange(max(1, data.shape[0]), dtype=np.int64)
+    data, idx = data_rows(target)
     pts = np.asarray(positions, dtype=float)
     out = np.empty((pts.shape[0], pts.shape[1], pts.shape[1]))
     gp, gm = np.empty(pts.shape[1]), np.empty(pts.shape[1])

@@ -138,6 +138,14 @@ def _sampler_params(sampler: str, dt: float, temperature: float, nbeta: float, g
     return p, opts
 
 
+def data_rows(model: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The kernels' ``data`` argument (rows of a finite data set, or an empty array for a pure
+    potential) and the index of every row (one dummy row for a potential)."""
+    data = getattr(model, "data", None)
+    data = np.zeros((0, 0)) if data is None else np.ascontiguousarray(data, dtype=float)
+    return data, np.arange(max(1, data.shape[0]), dtype=np.int64)
+
+
 def run(
     potential: LossModel,
     sampler: str = "langevin",
@@ -243,10 +251,8 @@ def run(
         if periodic:
             pos = lo + np.mod(pos - lo, hi - lo)
 
-    data = getattr(potential, "data", None)
-    data = np.zeros((0, 0)) if data is None else np.ascontiguousarray(data, dtype=float)
-    nrows = max(1, data.shape[0])
-    full_idx = np.arange(nrows, dtype=np.int64)
+    data, full_idx = data_rows(potential)
+    nrows = full_idx.size
     if batch_size is not None:
         if data.shape[0] == 0:
             raise ValueError("batch_size needs a model with data; a potential has none")
@@ -365,9 +371,7 @@ def mala_acceptance(
     p, _ = _sampler_params("mala", _positive("step_size", step_size), _positive("temperature", temperature),
                            _positive("nbeta", nbeta), float(gamma), {"metric": metric})
     ctr = np.zeros(dim) if center is None else np.asarray(center, dtype=float).reshape(dim)
-    data = getattr(potential, "data", None)
-    data = np.zeros((0, 0)) if data is None else np.ascontiguousarray(data, dtype=float)
-    full_idx = np.arange(max(1, data.shape[0]), dtype=np.int64)
+    data, full_idx = data_rows(potential)
     out = np.zeros(pts.shape[:2])
     potential.kernels.mala_acceptance(pts, stream_keys(seed_to_int(seed), pts.shape[0]), p, ctr, data, full_idx, out)
     return out
@@ -394,8 +398,6 @@ def mala_step_factors(
         raise ValueError(f"points must have shape (n, {dim}), got {pts.shape}")
     p, _ = _sampler_params("mala", _positive("step_size", step_size), 1.0, _positive("nbeta", nbeta), float(gamma),
                            {"metric": metric})
-    data = getattr(potential, "data", None)
-    data = np.zeros((0, 0)) if data is None else np.ascontiguousarray(data, dtype=float)
     out = np.ones(pts.shape)
-    potential.kernels.mala_step_factors(pts, p, data, np.arange(max(1, data.shape[0]), dtype=np.int64), out)
+    potential.kernels.mala_step_factors(pts, p, *data_rows(potential), out)
     return out
