@@ -209,11 +209,37 @@ def test_deep_linear_network_chains_against_engine(L):
     eng = rlct(sp.Mul(*syms) ** 2)
     res = deep_linear_network([1] * (L + 1), 0)
     assert (res.lam, res.m) == (eng.lam, eng.m) == (R(1, 2), L)
-    assert res.details["m_verified"]
+    assert (res.details["ell"], res.details["a"]) == (L, 1)
     # widths (2, 1, 1, 1): K = (b c)^2 (a1^2 + a2^2): lambda = 1/2, m = 2
     eng = rlct("(b*c)**2*(a1**2 + a2**2)")
     res = deep_linear_network([2, 1, 1, 1], 0)
     assert (res.lam, res.m) == (eng.lam, eng.m) == (R(1, 2), 2)
+
+
+@pytest.mark.parametrize("widths, rank, ell, a, lam", [
+    ((5, 5, 5, 5), 0, 3, 2, R(17, 2)),
+    ((2, 2, 2, 2), 0, 3, 2, R(3, 2)),
+    ((5, 5, 5, 5), 3, 3, 2, 12),
+    ((3, 3, 3, 3, 3), 0, 4, 3, 3),
+])
+def test_deep_linear_network_multiplicity_where_the_theorem_differs(widths, rank, ell, a, lam):
+    # Aoyagi (2024), Theorem 1: m = a(l - a) + 1, which exceeds l - a + 1 exactly when
+    # 1 < a < l; e.g. widths (5, 5, 5, 5), rank 0: l = 3, a = 2, m = 3 (not 2)
+    res = deep_linear_network(list(widths), rank)
+    assert (res.details["ell"], res.details["a"]) == (ell, a)
+    assert res.m == a * (ell - a) + 1 > ell - a + 1
+    assert res.lam == lam
+    assert deep_linear_network([5, 5, 5, 5], 0).m == 3
+
+
+def test_deep_linear_network_multiplicity_formula_everywhere():
+    # m = a(l - a) + 1 in every small case, and equal to l - a + 1 iff a is 1 or l
+    for widths in itertools.product(range(1, 5), repeat=5):
+        for r in range(min(widths) + 1):
+            res = deep_linear_network(widths, r)
+            ell, a = res.details["ell"], res.details["a"]
+            assert 1 <= a <= ell and res.m == a * (ell - a) + 1
+            assert (res.m == ell - a + 1) == (a in (1, ell)), (widths, r)
 
 
 def test_deep_linear_network_bounded_by_regular():

@@ -74,11 +74,26 @@ def deep_linear_network(widths: Sequence[int], rank: int) -> RLCT:
         λ = [−r² + r(H_1 + H_{L+1})]/2 + a(ℓ − a)/(4ℓ) − ℓ(ℓ−1)/4 (Σ_S M/ℓ)²
             + ½ Σ_{i<j in S} M_i M_j,
 
-    The multiplicity returned is m = ℓ − a + 1.  It is exact where it can be checked: one
-    hidden layer (ℓ ≤ 2: reduced rank regression, both parities), a = ℓ (m = 1, including
-    regular models) and chains of width-one layers ((w_1⋯w_L)², m = L, the normal-crossing
-    rule).  For 1 < a < ℓ (ℓ ≥ 3, smallest case 12 parameters) it is an extrapolation of
-    those cases, flagged in ``details["m_verified"]``.
+    and the multiplicity is (Aoyagi 2024, Theorem 1)
+
+        m = a(ℓ − a) + 1.
+
+    It reduces to the checkable cases: one hidden layer (ℓ ≤ 2: reduced rank regression,
+    Aoyagi & Watanabe 2005), a = ℓ (m = 1, including regular models) and a = 1 (m = ℓ; e.g.
+    chains of width-one layers, K = (w_1⋯w_L)², m = L by the normal-crossing rule).  It
+    exceeds ℓ − a + 1 exactly when 1 < a < ℓ (ℓ ≥ 3), e.g. widths (5, 5, 5, 5), rank 0:
+    ℓ = 3, a = 2, m = 3.  ``details`` records the subset, ℓ and a.
+
+    Parameters
+    ----------
+    widths : layer widths H_1 (input), …, H_{L+1} (output), positive integers.
+    rank : rank r of the teacher map, 0 ≤ r ≤ min(widths).
+
+    Example
+    -------
+    >>> res = deep_linear_network([5, 5, 5, 5], 0)
+    >>> res.lam, res.m
+    (17/2, 3)
     """
     widths = list(widths)
     if len(widths) < 2:
@@ -100,10 +115,9 @@ def deep_linear_network(widths: Sequence[int], rank: int) -> RLCT:
     pairs = sum(S[i] * S[j] for i in range(len(S)) for j in range(i + 1, len(S)))
     lam = (sp.Rational(-rank**2 + rank * (widths[0] + widths[-1]), 2) + sp.Rational(a * (ell - a), 4 * ell)
            - sp.Rational(ell * (ell - 1), 4) * sp.Rational(total, ell) ** 2 + sp.Rational(pairs, 2))
-    verified = ell <= 2 or a in (1, ell)
-    return RLCT(lam, ell - a + 1, "closed form",
+    return RLCT(lam, a * (ell - a) + 1, "closed form",
                 where=f"deep linear network widths={widths}, rank={rank}: subset M={S}, l={ell}, a={a}",
-                reference=DLN_REF, details={"m_verified": verified})
+                reference=DLN_REF, details={"subset": S, "ell": ell, "a": a})
 
 
 def tanh_network(H: int) -> RLCT:
