@@ -5,16 +5,29 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 
 
-def _atomic_write(path: Path, write) -> Path:
+def _umask() -> int:
+    """The process umask (read by setting and restoring it; os has no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Write ``path`` through a temporary file in its folder and ``os.replace``.
+
+    The file gets mode 0666 & ~umask, as ``open(path, "w")`` would give it (``mkstemp``
+    creates 0600 files, which other users and tools of a shared folder could not read).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             write(fh)
         os.replace(tmp, path)
