@@ -13,6 +13,8 @@ from scipy import stats
 
 from slt import lattices as Lt
 from slt.errors import SLTWarning
+from slt.lattices import exact as Lx
+from slt.lattices import walk as Lw
 from slt.sampling.rng import next_u64, stream_keys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +103,7 @@ def test_spectral_gap_closed_forms():
     a, b = 45, 47  # > dense limit: Lanczos on the deflated operator; torus eigenvalues (cos+cos)/2
     T = Lt.glued_tori(0, [(0, 1)], shape=(a, b), sparse=True)
     r = Lt.spectral_gap(T)
-    assert T.num_nodes > Lt._DENSE_MAX
+    assert T.num_nodes > Lx.DENSE_MAX
     assert r.lambda2 == pytest.approx((1 + math.cos(2 * math.pi / b)) / 2, abs=1e-9)
     lmin = (math.cos(2 * math.pi * 22 / a) + math.cos(2 * math.pi * 23 / b)) / 2
     assert r.lambda_min == pytest.approx(lmin, abs=1e-9)
@@ -115,7 +117,7 @@ def test_spectral_gap_glued_tori_against_secular_equation(monkeypatch):
     assert Lt.spectral_gap(Lt.glued_tori(9, [(0,), (1,)])).lambda2 == pytest.approx(math.cos(math.pi / 9), abs=1e-12)
     m = 11  # 2661 nodes: LOBPCG + AMG; odd side, so not bipartite and λ_min comes from Lanczos
     g = Lt.glued_tori(m, [(0, 1, 2), (3, 4, 5)], sparse=True)
-    assert g.num_nodes > Lt._DENSE_MAX
+    assert g.num_nodes > Lx.DENSE_MAX
     exact = Lt.glued_tori_lambda2(m, 3)
     torus_lambda2 = (2 + math.cos(2 * math.pi / m)) / 3
     assert 1 - exact < 0.1 * (1 - torus_lambda2)  # the junction bottleneck, not a torus mode
@@ -124,7 +126,7 @@ def test_spectral_gap_glued_tori_against_secular_equation(monkeypatch):
     s = Lt.spectral_gap(g)
     assert s.lambda2 == pytest.approx(exact, abs=1e-12)
     assert s.lambda_min == pytest.approx(math.cos(2 * math.pi * 5 / m), abs=1e-9)  # the torus minimum
-    monkeypatch.setattr(Lt, "_LOBPCG_MAXITER", 2)  # too few iterations for tol: a warning
+    monkeypatch.setattr(Lx, "LOBPCG_MAXITER", 2)  # too few iterations for tol: a warning
     with pytest.warns(SLTWarning, match="LOBPCG stopped"):
         assert Lt.spectral_gap(g).warnings
 
@@ -163,7 +165,7 @@ def test_neighbour_index_is_exactly_uniform():
     # 2³² mod deg = 2³⁰ low products are rejected (Lemire); with rejection k mod 3 is uniform
     deg = np.uint64(3 << 30)
     draws = [(s, np.uint64(next_u64(s)[1])) for s in stream_keys(5, 30_000)]
-    exact = np.array([int(Lt._below(s, z, deg)[1]) % 3 for s, z in draws])
+    exact = np.array([int(Lw.uniform_below(s, z, deg)[1]) % 3 for s, z in draws])
     assert stats.chisquare(np.bincount(exact, minlength=3)).pvalue > 1e-3
     naive = np.array([((int(z) >> 32) * int(deg) >> 32) % 3 for _, z in draws])
     assert stats.chisquare(np.bincount(naive, minlength=3)).pvalue < 1e-10
