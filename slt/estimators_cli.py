@@ -13,30 +13,47 @@ import warnings
 from slt.errors import DivergenceError, SLTWarning
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="slt llc", description=__doc__.splitlines()[0])
-    p.add_argument("expr", help="potential V(x, y, ...) (sympy syntax) or a library name (x2y2, cusp, ...)")
-    p.add_argument("--nbeta", type=float, required=True, help="nβ (inverse temperature × n)")
-    p.add_argument("--gamma", type=float, default=None, help="localization γ (default: the library default)")
-    p.add_argument("--step-size", default="auto", help="SGLD/MALA step ε or 'auto'")
-    p.add_argument("--sampler", choices=["mala", "sgld"], default=None)
-    p.add_argument("--num-chains", type=int, default=None)
-    p.add_argument("--num-draws", type=int, default=None)
-    p.add_argument("--point", type=float, nargs="+", default=None, help="w* (default: the origin)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="directory for traces (.npz, .json) and a diagnostics figure")
+def build_parser() -> argparse.ArgumentParser:
+    """The ``slt llc`` argument parser."""
+    from slt.cli import HelpFormatter
+
+    p = argparse.ArgumentParser(prog="slt llc", formatter_class=HelpFormatter,
+                                description="Estimate the local learning coefficient of a potential at a "
+                                            "minimum w*.\nExample: slt llc \"x**2 + y**4\" --nbeta 1e4")
+    p.add_argument("expr", nargs="?", help="potential V(x, y, ...) in sympy syntax with a minimum at w*, "
+                                           "or a library name (see --list-potentials)")
+    p.add_argument("--list-potentials", action="store_true", help="list the library potentials and exit")
+    p.add_argument("--nbeta", type=float, default=None, help="nβ (inverse temperature × n); required")
+    p.add_argument("--gamma", type=float, default=None, help="localization γ (default: the estimator's rule)")
+    p.add_argument("--step-size", default="auto", help="SGLD/MALA step ε, or 'auto' to calibrate it")
+    p.add_argument("--sampler", choices=["mala", "sgld"], default=None,
+                   help="sampler (default: the estimator's choice, MALA for a full-batch potential)")
+    p.add_argument("--num-chains", type=int, default=None, help="chains (default: the estimator's)")
+    p.add_argument("--num-draws", type=int, default=None, help="draws per chain (default: the estimator's)")
+    p.add_argument("--point", type=float, nargs="+", default=None,
+                   help="w*, one number per variable (default: the potential's point, the origin for a formula)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--out", default=None,
+                   help="folder for traces (.npz, .json) and a diagnostics figure (default: none written)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns 0 on success, 1 for an improper posterior or a diverged run, 2 for bad input."""
-    args = _parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     from slt import potentials
+
+    if args.list_potentials:
+        print(potentials.library_table())
+        return 0
+    if args.expr is None or args.nbeta is None:
+        parser.error("give a potential and --nbeta, e.g. slt llc 'x**2 + y**4' --nbeta 1e4")
     from slt.estimators import ImproperPosteriorError, estimate_llc
 
-    lib = potentials.library()
     try:
-        V = lib[args.expr] if args.expr in lib else potentials.Potential.from_expr(args.expr, point=args.point)
+        V = potentials.resolve(args.expr, point=args.point)
+        potentials.check_local_minimum(V)
         kw = {k: v for k, v in dict(gamma=args.gamma, sampler=args.sampler, num_chains=args.num_chains,
                                      num_draws=args.num_draws).items() if v is not None}
         step = args.step_size if args.step_size == "auto" else float(args.step_size)

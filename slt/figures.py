@@ -41,17 +41,30 @@ def load(path: Path) -> ModuleType:
     return module
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The ``slt figures`` argument parser."""
+    from slt.cli import HelpFormatter
+
+    parser = argparse.ArgumentParser(
+        prog="slt figures", formatter_class=HelpFormatter,
+        description="Regenerate the paper figures: every paper_figures/fig_<name>.py writes its data "
+                    "(.npz/.json)\nand its figure (PNG, PDF).  --quick runs the quick set with small "
+                    "settings (about a minute\nor two in all); the full runs take hours.")
+    parser.add_argument("names", nargs="*", help="figures to make (default: all, or the quick set with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small runs (up to a minute each): the quick set, or the NAMEs given")
+    parser.add_argument("--out", default=None, help="output folder (default: paper_figures/out)")
+    parser.add_argument("--list", action="store_true", help="list the figures, marking the quick set, and exit")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="slt figures", description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", help="figures to make (default: all, or the quick set)")
-    parser.add_argument("--quick", action="store_true", help="small runs (seconds each): the quick set")
-    parser.add_argument("--out", default=None, help="output directory (default paper_figures/out)")
-    parser.add_argument("--list", action="store_true", help="list the figures and exit")
-    args = parser.parse_args(argv)
+    """Entry point of ``slt figures``; returns 0 when every figure was made, 1 if any failed, 2 for bad names."""
+    args = build_parser().parse_args(argv)
     found = discover()
     if args.list:
         for name, path in found.items():
-            quick = getattr(load(path), "QUICK", False)
+            quick = getattr(load(path), "QUICK", False) is True
             print(f"{name}{'  (quick set)' if quick else ''}")
         return 0
     unknown = [n for n in args.names if n not in found]

@@ -34,6 +34,10 @@ __all__ = [
     "min_crossing",
     "harmonic",
     "library",
+    "library_table",
+    "resolve",
+    "check_bounded_below",
+    "check_local_minimum",
 ]
 
 
@@ -383,3 +387,132 @@ def library() -> dict[str, Potential]:
         "min_crossing": min_crossing(),
         "harmonic2": harmonic([1.0, 1.0]),
     }
+
+
+def library_table() -> str:
+    """One line per library potential: name, formula, λ and m at its point.
+
+    Example
+    -------
+    >>> print(library_table().splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
+    x2y2  x**2*y**2  λ = 1/2, m = 2
+    """
+    lib = library()
+    width, fwidth = max(map(len, lib)), max(len(str(V.expr)) for V in lib.values())
+    return "\n".join(f"{name:<{width}}  {str(V.expr):<{fwidth}}  λ = {V.lam}, m = {V.m}"
+                     for name, V in lib.items())
+
+
+def resolve(spec: "str | Potential", *, point: Sequence[float] | None = None) -> Potential:
+    """A library name (:func:`library`) or a formula in sympy syntax, as a :class:`Potential`.
+
+    A bare identifier that is not a library name is an error, not the linear potential of
+    that name: ``resolve("nosuchname")`` raises and lists the library names.
+
+    Parameters
+    ----------
+    spec : library name, formula string (``"x**2*y**4"``) or a Potential (returned as is).
+    point : the point of interest of a formula (default the origin); library potentials keep
+        their own unless ``point`` is given.
+
+    Raises
+    ------
+    ValueError
+        Naming ``spec`` when it is an unknown name or does not parse.
+
+    Example
+    -------
+    >>> resolve("cusp").lam, str(resolve("x**2 + y**4").expr)
+    (5/12, 'x**2 + y**4')
+    """
+    if isinstance(spec, Potential):
+        return spec
+    lib = library()
+    if spec in lib:
+        V = lib[spec]
+        if point is None:
+            return V
+        return Potential.from_expr(V.expr, V.variables, name=V.name, point=point, branches=(),
+                                   prior_exponents=V.prior_exponents)
+    if isinstance(spec, str) and spec.strip().isidentifier():
+        raise ValueError(f"unknown potential name {spec!r}: library names are {', '.join(lib)}; "
+                         f"or give a formula in sympy syntax, e.g. 'x**2*y**4'")
+    return Potential.from_expr(spec, point=point)
+
+
+def _box_grid(V: Potential, box: Sequence[float] | np.ndarray, num: int) -> np.ndarray:
+    """Grid points over ``box`` ((lo, hi) or (dim, 2)): num per side up to 3-D, else random."""
+    arr = np.asarray(box, dtype=float)
+    bounds = np.tile(arr, (V.dim, 1)) if arr.shape == (2,) else arr
+    if bounds.shape != (V.dim, 2) or not np.all(bounds[:, 0] < bounds[:, 1]):
+        raise ValueError(f"box must be (lo, hi) with lo < hi or a ({V.dim}, 2) array, got {arr.tolist()}")
+    if V.dim <= 3:
+        axes = [np.linspace(lo, hi, num) for lo, hi in bounds]
+        return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, V.dim)
+    rng = np.random.default_rng(0)
+    return rng.uniform(bounds[:, 0], bounds[:, 1], size=(num**3, V.dim))
+
+
+def check_bounded_below(V: Potential, box: Sequence[float] | np.ndarray, *, num: int = 41,
+                        floor: float = -1e12) -> None:
+    """Raise unless V is finite and bounded below on a grid over ``box``.
+
+    The Gibbs measure exp(−V/T)/Z on the box needs V > −∞ (a finite Z); a formula such as
+    ``log(x**2)`` or ``-1/x**2`` is not.  The check evaluates V on ``num`` points per side
+    (a random sample of num³ points above three dimensions), the box corners and centre
+    included, and fails where V is NaN or below ``floor``.
+
+    Example
+    -------
+    >>> check_bounded_below(resolve("cusp"), (-1, 1))
+    >>> check_bounded_below(resolve("log(x**2) + y**2"), (-1, 1))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: potential y**2 + log(x**2) is not bounded below on the box ...: V(0, -1) = -inf
+    """
+    pts = _box_grid(V, box, num)
+    with np.errstate(all="ignore"):
+        vals = np.asarray(V(pts), dtype=float)
+    bad = np.isnan(vals) | (vals < floor)
+    if bad.any():
+        i = int(np.argmax(bad))
+        where = ", ".join(f"{c:g}" for c in pts[i])
+        arr = np.asarray(box, dtype=float)
+        shown = (np.tile(arr, (V.dim, 1)) if arr.shape == (2,) else arr).tolist()
+        raise ValueError(f"potential {V.name} is not bounded below on the box {shown}: V({where}) = {vals[i]:g}")
+
+
+def check_local_minimum(V: Potential, point: Sequence[float] | None = None, *, radius: float = 1e-2,
+                        num: int = 2000, seed: int = 0) -> None:
+    """Raise unless ``point`` (default ``V.point``) looks like a local minimum of V.
+
+    The local learning coefficient λ(w*) is defined at a minimum w* of K (Lau et al. 2023):
+    K(w) = V(w) − V(w*) ≥ 0 near w*.  The check draws ``num`` points uniformly in the cube of
+    half-width ``radius`` (and ``radius``/100) around w* and fails where V(w*) is not finite or
+    some V(w) < V(w*) − 1e-9 (1 + |V(w*)|).
+
+    Example
+    -------
+    >>> check_local_minimum(resolve("x**2*y**4"))
+    >>> check_local_minimum(resolve("x**2 - y**2"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: w* = (0, 0) is not a local minimum of x**2 - y**2: V(w*) = 0 but V(...) = ...
+    """
+    w0 = np.asarray(V.point if point is None else point, dtype=float)
+    if w0.shape != (V.dim,):
+        raise ValueError(f"point must have {V.dim} coordinates, got {w0.tolist()}")
+    with np.errstate(all="ignore"):
+        v0 = float(V(w0[None])[0])
+        if not np.isfinite(v0):
+            raise ValueError(f"V(w*) = {v0} is not finite at w* = {tuple(w0.tolist())} for {V.name}")
+        rng = np.random.default_rng(seed)
+        pts = w0 + rng.uniform(-1, 1, size=(num, V.dim)) * np.repeat([radius, radius / 100], num // 2 + 1)[:num, None]
+        vals = np.asarray(V(pts), dtype=float)
+    bad = ~(vals >= v0 - 1e-9 * (1 + abs(v0)))
+    if bad.any():
+        i = int(np.argmin(np.where(np.isnan(vals), -np.inf, vals)))
+        where = ", ".join(f"{c:.3g}" for c in pts[i])
+        here = ", ".join(f"{c:g}" for c in w0)
+        raise ValueError(f"w* = ({here}) is not a local minimum of {V.name}: V(w*) = {v0:g} but V({where}) = "
+                         f"{vals[i]:.3g}; an LLC target needs K(w) = V(w) - V(w*) >= 0 near w*")

@@ -14,6 +14,8 @@ momentum weakens the pull) is measured with error bars.
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -21,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from slt import gibbs, sampling
-from slt.potentials import Potential, library
+from slt.potentials import Potential, check_bounded_below, library_table, resolve
 
 #: the dynamics compared by default: label -> (sampler, options)
 DEFAULT_DYNAMICS: dict[str, tuple[str, dict]] = {
@@ -92,17 +94,23 @@ def compare_masses(potential: Potential, *, temperatures: Sequence[float], radiu
                           regular=regular, empirical=emp, empirical_se=emp_se, settings=settings)
 
 
-def resolve_potential(spec: str) -> Potential:
-    """A library name (see :func:`slt.potentials.library`) or an expression string."""
-    lib = library()
-    return lib[spec] if spec in lib else Potential.from_expr(spec)
+def resolve_potential(spec: str, box=None) -> Potential:
+    """A library name (:func:`slt.potentials.library`) or a formula, checked for use on ``box``.
+
+    Raises ``ValueError`` for an unknown name (listing the library names) and, with ``box``,
+    for a potential that is not bounded below on it (:func:`slt.potentials.check_bounded_below`).
+    """
+    V = resolve(spec)
+    if box is not None:
+        check_bounded_below(V, box)
+    return V
 
 
-def save_comparison(cmp: MassComparison, out: Path, name: str) -> None:
-    """Write the comparison as JSON (data for redrawing the figure)."""
+def save_comparison(cmp: MassComparison, out: Path, name: str) -> Path:
+    """Write the comparison as JSON (data for redrawing the figure); returns the path."""
     from slt.io import save_json
 
-    save_json(Path(out) / f"{name}.json", asdict(cmp))
+    return save_json(Path(out) / f"{name}.json", asdict(cmp))
 
 
 def plot_comparison(cmp: MassComparison, ax) -> None:
@@ -120,28 +128,58 @@ def plot_comparison(cmp: MassComparison, ax) -> None:
     ax.legend()
 
 
+def default_out(potential: str) -> Path:
+    """Where ``slt simulate`` writes without ``--out``: ./slt_out/simulate/<potential>."""
+    slug = re.sub(r"[^A-Za-z0-9_.+-]+", "_", potential).strip("_") or "potential"
+    return Path("slt_out") / "simulate" / slug[:60]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``slt simulate`` argument parser."""
+    from slt.cli import HelpFormatter
+
+    ap = argparse.ArgumentParser(prog="slt simulate", formatter_class=HelpFormatter,
+                                 description="Dynamics on a singular potential against the exact Gibbs "
+                                             "measure and the regular view:\nthe mass within --radius of "
+                                             "the singular point per temperature, saved as JSON + PNG.")
+    ap.add_argument("--potential", default="min_crossing",
+                    help="library name (see --list-potentials) or a formula in sympy syntax, e.g. 'x**2*y**4'")
+    ap.add_argument("--list-potentials", action="store_true", help="list the library potentials and exit")
+    ap.add_argument("--temperatures", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.4],
+                    help="temperatures T of the Gibbs measure exp(-V/T)")
+    ap.add_argument("--radius", type=float, default=0.2, help="radius of the ball around the singular point")
+    ap.add_argument("--box", type=float, nargs=2, default=[-1.0, 1.0], metavar=("LO", "HI"),
+                    help="box [LO, HI) in every coordinate (walkers start uniform in it)")
+    ap.add_argument("--open", action="store_true", help="open box instead of periodic (walkers may leave it)")
+    ap.add_argument("--walkers", type=int, default=10_000, help="walkers per dynamics and temperature")
+    ap.add_argument("--steps", type=int, default=20_000, help="steps per walker (the second half is measured)")
+    ap.add_argument("--step-size", type=float, default=1e-3, help="step dt (learning rate η for SGD)")
+    ap.add_argument("--seed", type=int, default=0, help="random seed")
+    ap.add_argument("--quick", action="store_true",
+                    help="small run (1,000 walkers x 2,000 steps at T = 0.1, 0.4; seconds)")
+    ap.add_argument("--out", default=None,
+                    help="output folder (default: ./slt_out/simulate/<potential>)")
+    return ap
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="slt simulate", description=__doc__.splitlines()[0])
-    ap.add_argument("--potential", default="min_crossing", help="library name or expression")
-    ap.add_argument("--temperatures", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.4])
-    ap.add_argument("--radius", type=float, default=0.2)
-    ap.add_argument("--box", type=float, nargs=2, default=[-1.0, 1.0])
-    ap.add_argument("--open", action="store_true", help="open box instead of periodic")
-    ap.add_argument("--walkers", type=int, default=10_000)
-    ap.add_argument("--steps", type=int, default=20_000)
-    ap.add_argument("--step-size", type=float, default=1e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="small run (seconds)")
-    ap.add_argument("--out", default="simulations/out/singular_potential")
-    args = ap.parse_args(argv)
+    """Entry point of ``slt simulate``; returns 0 on success, 2 on bad input."""
+    args = build_parser().parse_args(argv)
+    if args.list_potentials:
+        print(library_table())
+        return 0
     if args.quick:
         args.walkers, args.steps, args.temperatures = 1000, 2000, [0.1, 0.4]
-    V = resolve_potential(args.potential)
+    try:
+        V = resolve_potential(args.potential, tuple(args.box))
+    except ValueError as exc:
+        print(f"slt simulate: {exc}", file=sys.stderr)
+        return 2
     cmp = compare_masses(V, temperatures=args.temperatures, radius=args.radius, box=tuple(args.box),
                          periodic=not args.open, num_walkers=args.walkers, num_steps=args.steps,
                          step_size=args.step_size, seed=args.seed)
-    out = Path(args.out)
-    save_comparison(cmp, out, "mass_near_singular_point")
+    out = Path(args.out) if args.out else default_out(args.potential)
+    data = save_comparison(cmp, out, "mass_near_singular_point")
     from slt.plotting import pyplot, save_figure
 
     plt = pyplot()
@@ -152,5 +190,5 @@ def main(argv: list[str] | None = None) -> int:
     for i, T in enumerate(cmp.temperatures):
         row = ", ".join(f"{k} {cmp.empirical[k][i]:.4f}±{cmp.empirical_se[k][i]:.4f}" for k in cmp.empirical)
         print(f"T={T:g}: exact {cmp.exact[i]:.4f}, regular {cmp.regular[i]:.4f}, {row}")
-    print(f"wrote {out}/mass_near_singular_point.json and {paths[0]}")
+    print(f"wrote {data.resolve()}, {', '.join(str(p.resolve()) for p in paths)}")
     return 0

@@ -88,3 +88,49 @@ def test_from_expr_errors(expr, variables, match):
 def test_library_errors(bad):
     with pytest.raises(ValueError):
         bad()
+
+
+def test_resolve_library_names_and_formulas():
+    assert P.resolve("cusp").lam == sp.Rational(5, 12)
+    assert str(P.resolve("x**2 + y**4").expr) == "x**2 + y**4"
+    V = P.resolve("x2y4", point=(0.5, 0.0))  # a library potential at another point: λ unknown there
+    assert V.point == (0.5, 0.0) and V.lam is None and V.expr == P.library()["x2y4"].expr
+    assert P.resolve(V) is V
+
+
+@pytest.mark.parametrize("name", ["nosuchname", "x2y3", "w1"])
+def test_resolve_rejects_unknown_names(name):
+    with pytest.raises(ValueError, match=rf"unknown potential name '{name}'.*min_crossing"):
+        P.resolve(name)
+
+
+def test_library_table_lists_every_name():
+    lines = P.library_table().splitlines()
+    assert [line.split()[0] for line in lines] == list(P.library())
+
+
+@pytest.mark.parametrize("expr", ["log(x**2) + y**2", "-1/x**2 + y**2", "x*y - 1/(x - y)"])
+def test_check_bounded_below_rejects(expr):
+    with pytest.raises(ValueError, match="not bounded below on the box"):
+        P.check_bounded_below(P.resolve(expr), (-1, 1))
+
+
+def test_check_bounded_below_accepts_the_library_and_high_dimensions():
+    for V in P.library().values():
+        P.check_bounded_below(V, (-2, 2))
+    P.check_bounded_below(P.resolve("w1**2*w2**2 + w3**4 + w4**2"), [[-1, 1]] * 4)
+    with pytest.raises(ValueError, match="box"):
+        P.check_bounded_below(P.resolve("x**2"), (1, -1))
+
+
+@pytest.mark.parametrize("expr, point", [("x**2 - y**2", None), ("x**3 + y**2", None),
+                                         ("x**2 + y**4", (0.5, 0.0)), ("log(x)", (0.0,))])
+def test_check_local_minimum_rejects(expr, point):
+    with pytest.raises(ValueError, match="not a local minimum|not finite"):
+        P.check_local_minimum(P.resolve(expr, point=point))
+
+
+def test_check_local_minimum_accepts_the_library_and_shifted_minima():
+    for V in P.library().values():
+        P.check_local_minimum(V)
+    P.check_local_minimum(P.resolve("(x - 1)**2*y**2 + 3", point=(1.0, 0.0)))

@@ -16,10 +16,13 @@ def test_sgd_without_momentum_is_euler_maruyama():
     assert np.array_equal(a.positions, b.positions)
 
 
-def test_simulate_quick(tmp_path, capsys):
-    assert cli.main(["simulate", "--quick", "--potential", "x2y2", "--out", str(tmp_path)]) == 0
-    data = json.loads((tmp_path / "mass_near_singular_point.json").read_text())
-    assert (tmp_path / "mass_near_singular_point.png").exists()
+def test_simulate_quick(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # without --out it writes under ./slt_out/simulate/<potential> and says so
+    assert cli.main(["simulate", "--quick", "--potential", "x2y2"]) == 0
+    out = tmp_path / "slt_out" / "simulate" / "x2y2"
+    assert f"wrote {out / 'mass_near_singular_point.json'}" in capsys.readouterr().out
+    data = json.loads((out / "mass_near_singular_point.json").read_text())
+    assert (out / "mass_near_singular_point.png").exists()
     for k, v in data["empirical"].items():  # every view agrees with the exact Gibbs mass
         se = np.array(data["empirical_se"][k])
         assert np.all(np.abs(np.array(v) - np.array(data["exact"])) < 5 * se + 0.01), k

@@ -18,16 +18,27 @@ def _prior(text: str | None) -> dict[str, int]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``slt rlct``; returns 0 on success, 2 on bad input."""
-    parser = argparse.ArgumentParser(prog="slt rlct", description="exact learning coefficient of a polynomial K at 0")
+def build_parser() -> argparse.ArgumentParser:
+    """The ``slt rlct`` argument parser."""
+    from slt.cli import HelpFormatter
+
+    parser = argparse.ArgumentParser(prog="slt rlct", formatter_class=HelpFormatter,
+                                     description="Exact learning coefficient λ and multiplicity m of a "
+                                                 "polynomial K >= 0 at the origin.\n"
+                                                 "Example: slt rlct '(y**2 - x**3)**2' --check")
     parser.add_argument("K", help="polynomial, e.g. 'x**2*y**4' or '(y**2 - x**3)**2'")
-    parser.add_argument("--prior", default=None, help="monomial prior exponents, e.g. x=2,y=1 for phi ~ x^2 |y|")
+    parser.add_argument("--prior", default=None,
+                        help="monomial prior exponents, e.g. x=2,y=1 for phi ~ x^2 |y| (default: uniform)")
     parser.add_argument("--vars", default=None, help="comma-separated variables (default: sorted free symbols)")
     parser.add_argument("--max-depth", type=int, default=6, help="depth limit of the blow-up search")
     parser.add_argument("--check", action="store_true", help="also run the Monte-Carlo cross-check")
     parser.add_argument("--seed", type=int, default=0, help="seed of the Monte-Carlo check")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``slt rlct``; returns 0 on success, 2 on bad input."""
+    args = build_parser().parse_args(argv)
     from slt.rlct import rlct
 
     try:
