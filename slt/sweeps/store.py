@@ -1,0 +1,293 @@
+"""The results store of a sweep: a directory of one Parquet file per cell plus a JSON manifest.
+
+Layout of ``out/``::
+
+    manifest.json          task, grid, fixed, axes and one provenance entry per run
+    cells/<key>.parquet    one row: axes, seed, status, error, outputs, timings, worker
+
+Why one small Parquet file per cell: each cell's record is written atomically (write a
+temporary file, fsync, ``os.replace``) the moment the cell finishes, so a killed sweep loses
+only the cells in flight and never leaves a half-written table; nothing is ever appended to or
+rewritten in place, so no lock is needed and a torn write cannot corrupt earlier results.
+Parquet (via pyarrow) is the standard columnar format that pandas, polars, DuckDB, Spark and R
+read directly, keeps dtypes (ints stay ints, arrays stay numeric), and stores 1-d columns of
+arrays natively (shapes of n-d outputs go in the file's metadata).  A Zarr store via xarray
+would need a rectangular grid filled in place by concurrent writers; per-cell files need
+neither.  :func:`load` gathers the files into one pandas DataFrame; :func:`load_dataset` gives
+an xarray Dataset indexed by the grid axes.  Files are created with mode 0666 minus the
+user's umask, like any file the user writes.
+
+Example
+-------
+>>> df = load("sweeps/llc_grid")                     # doctest: +SKIP
+>>> df.groupby("nbeta")["llc"].mean()                # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+FORMAT = "slt-sweep/1"
+MANIFEST = "manifest.json"
+CELLS = "cells"
+RESERVED = ("key", "seed", "status", "error", "started", "finished", "seconds", "worker")
+PACKAGES = ("numpy", "scipy", "numba", "torch", "dask", "distributed", "pyarrow", "pandas")
+
+
+def atomic_write(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: a temporary file beside it (mode 0666 less the
+    umask), fsync, then ``os.replace``.  Readers see the old file or the new one, never a part."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars and arrays as Python numbers and lists (for JSON and keys)."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (commit + ("-dirty" if dirty else "")) or None
+
+
+def provenance() -> dict[str, Any]:
+    """Who ran what where: slt version, git commit of the slt source, Python and package
+    versions (read from the installed metadata: nothing is imported), host, time, command."""
+    import slt
+
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "slt": slt.__version__, "git_commit": _git_commit(), "python": sys.version.split()[0],
+        "platform": platform.platform(), "host": socket.gethostname(), "versions": versions,
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "argv": list(sys.argv),
+    }
+
+
+class Store:
+    """A sweep's directory: the manifest and one Parquet record per finished cell.
+
+    Parameters
+    ----------
+    out : the directory (created on :meth:`open`).
+
+    Example
+    -------
+    >>> store = Store("sweeps/demo")                               # doctest: +SKIP
+    >>> store.open(config)                                         # doctest: +SKIP
+    >>> store.write(record)                                        # doctest: +SKIP
+    """
+
+    def __init__(self, out: str | Path):
+        self.root = Path(out)
+        self.cells = self.root / CELLS
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest; ``ValueError`` naming the directory when it is not a sweep store."""
+        try:
+            manifest = json.loads(self.manifest_path.read_text())
+        except FileNotFoundError:
+            raise ValueError(f"out={str(self.root)!r} is not a sweep store (no {MANIFEST})") from None
+        if manifest.get("format") != FORMAT:
+            raise ValueError(f"out={str(self.root)!r}: unknown store format {manifest.get('format')!r}")
+        return manifest
+
+    def open(self, config: dict[str, Any], run_info: dict[str, Any]) -> None:
+        """Create the store, or check that an existing one holds the same task and fixed
+        settings (the grid may grow or shrink: cells are keyed by their values).  Appends a
+        provenance entry for this run and removes temporary files left by a killed writer."""
+        self.cells.mkdir(parents=True, exist_ok=True)
+        entry = {**provenance(), **run_info}
+        if self.manifest_path.exists():
+            manifest = self.manifest()
+            for name in ("task", "fixed"):
+                if manifest[name] != config[name]:
+                    raise ValueError(f"out={str(self.root)!r} holds a sweep with {name}={manifest[name]!r}, "
+                                     f"not {config[name]!r}: use another out")
+            manifest.update(grid=config["grid"], axes=config["axes"])
+            manifest["runs"].append(entry)
+        else:
+            manifest = {"format": FORMAT, **config, "runs": [entry]}
+        for tmp in self.cells.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+        atomic_write(self.manifest_path, json.dumps(manifest, indent=2).encode())
+
+    def path(self, key: str) -> Path:
+        return self.cells / f"{key}.parquet"
+
+    def finished(self) -> set[str]:
+        """Keys of the cells whose record says ``status == "ok"`` (failed cells run again)."""
+        import pyarrow.parquet as pq
+
+        done = set()
+        for path in self.cells.glob("*.parquet"):
+            try:
+                status = pq.read_table(path, columns=["status"]).column("status")[0].as_py()
+            except Exception:  # noqa: BLE001 - an unreadable file is a cell to redo
+                continue
+            if status == "ok":
+                done.add(path.stem)
+        return done
+
+    def write(self, record: dict[str, Any]) -> Path:
+        """Write one cell's record atomically to ``cells/<key>.parquet``."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns, shapes = {}, {}
+        for name, value in record.items():
+            if isinstance(value, np.ndarray):
+                shapes[name] = list(value.shape)
+                columns[name] = pa.array([value.ravel()])
+            else:
+                columns[name] = pa.array([value])
+        table = pa.table(columns).replace_schema_metadata({"slt.shapes": json.dumps(shapes)})
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        return atomic_write(self.path(record["key"]), sink.getvalue().to_pybytes())
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every stored record as a dict (n-d arrays restored to their shapes)."""
+        import pyarrow.parquet as pq
+
+        out = []
+        for path in sorted(self.cells.glob("*.parquet")):
+            table = pq.read_table(path)
+            meta = table.schema.metadata or {}
+            shapes = json.loads(meta.get(b"slt.shapes", b"{}"))
+            row = {name: table.column(name)[0].as_py() for name in table.column_names}
+            for name, shape in shapes.items():
+                row[name] = np.asarray(row[name]).reshape(shape)
+            out.append(row)
+        return out
+
+
+def load(out: str | Path):
+    """All stored cells of a sweep as a pandas DataFrame, one row per cell in grid order.
+
+    Columns: the grid axes, ``seed``, ``status`` ("ok" or "error"), the task's outputs (arrays
+    as numpy arrays), ``error`` (the traceback of a failed cell), ``seconds``, ``started``,
+    ``finished``, ``worker`` and ``key``.  Raises ``ValueError`` when ``out`` is not a store.
+
+    Example
+    -------
+    >>> df = load("sweeps/llc_grid")                             # doctest: +SKIP
+    >>> df[df.status == "ok"].pivot(index="nbeta", columns="potential", values="llc")  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    store = Store(out)
+    manifest = store.manifest()
+    axes = manifest["axes"]
+    rows = store.records()
+    outputs = list(dict.fromkeys(k for r in rows for k in r if k not in RESERVED and k not in axes))
+    columns = [*axes, "seed", "status", *outputs, "error", "seconds", "started", "finished", "worker", "key"]
+    df = pd.DataFrame(rows, columns=columns)
+    if len(df):
+        position = {a: {json.dumps(jsonable(v)): i for i, v in enumerate(manifest["grid"][a])} for a in axes}
+        order = [tuple(position[a].get(json.dumps(jsonable(v)), len(position[a])) for a, v in zip(axes, vals))
+                 for vals in zip(*(df[a] for a in axes))]
+        df = df.iloc[sorted(range(len(df)), key=order.__getitem__)].reset_index(drop=True)
+    return df
+
+
+def load_dataset(out: str | Path):
+    """The finished (status "ok") cells as an xarray Dataset indexed by the grid axes.
+
+    Every output becomes a variable of dims (*axes, name_0, name_1, ...) for array outputs;
+    cells missing or failed are NaN (None for strings).  Needs xarray.
+
+    Example
+    -------
+    >>> ds = load_dataset("sweeps/llc_grid")                       # doctest: +SKIP
+    >>> ds["llc"].sel(potential="cusp")                            # doctest: +SKIP
+    """
+    import xarray as xr
+
+    store = Store(out)
+    manifest = store.manifest()
+    axes, grid = manifest["axes"], manifest["grid"]
+    df = load(out)
+    df = df[df.status == "ok"]
+    shape = tuple(len(grid[a]) for a in axes)
+    index = {a: {json.dumps(jsonable(v)): i for i, v in enumerate(grid[a])} for a in axes}
+    cells = []
+    for _, row in df.iterrows():
+        pos = tuple(index[a].get(json.dumps(jsonable(row[a]))) for a in axes)
+        if None not in pos:
+            cells.append((pos, row))
+    from slt.sweeps.engine import cell_seed
+
+    seeds = np.array([cell_seed(dict(zip(axes, vals))) for vals in itertools.product(*(grid[a] for a in axes))])
+    variables = {"seed": ((*axes,), seeds.reshape(shape))}  # known for every cell, run or not
+    for name in df.columns:
+        if name in RESERVED or name in axes:
+            continue
+        values = _fill(shape, [(p, r[name]) for p, r in cells])
+        inner = values.shape[len(shape):]
+        variables[name] = ((*axes, *(f"{name}_{i}" for i in range(len(inner)))), values)
+    return xr.Dataset(variables, coords={a: grid[a] for a in axes}, attrs={"task": manifest["task"],
+                                                                           "fixed": json.dumps(manifest["fixed"])})
+
+
+def _fill(shape: tuple[int, ...], items: list[tuple[tuple[int, ...], Any]]) -> np.ndarray:
+    """An array of ``shape`` (+ the values' own shape) holding ``items``; NaN/None elsewhere."""
+    items = [(p, v) for p, v in items if v is not None and not (np.ndim(v) == 0 and v != v)]  # NaN: missing
+    present = [np.asarray(v) for _, v in items]
+    inner = present[0].shape if present and all(a.shape == present[0].shape for a in present) else ()
+    numeric = bool(present) and all(a.dtype.kind in "biuf" for a in present)
+    if not inner and not all(np.ndim(a) == 0 for a in present):
+        numeric = False  # ragged arrays: keep them as objects
+    out = np.full(shape + inner, np.nan) if numeric else np.full(shape + inner, None, dtype=object)
+    for pos, value in items:
+        out[pos] = value
+    return out
