@@ -32,7 +32,7 @@ import numpy as np
 __all__ = [
     "bernoulli_kl", "kl_inverse", "gaussian_kl", "gaussian_kl_full", "mcallester_bound", "seeger_bound",
     "catoni_bound", "lambda_bound", "optimal_lambda", "PriorGrid", "dziugaite_roy_bound", "mc_risk_bound",
-    "Certificate", "certificate", "fit_diagonal_gaussian", "TemperedKL", "tempered_kl", "exact_tempered_kl",
+    "Certificate", "certificate", "fit_diagonal_gaussian", "pushforward_kl", "TemperedKL", "tempered_kl", "exact_tempered_kl",
 ]
 
 
@@ -340,6 +340,20 @@ def fit_diagonal_gaussian(samples: Any, *, min_var: float = 1e-12) -> tuple[np.n
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(f"samples must be (runs >= 2, dim), got shape {x.shape}")
     return x.mean(axis=0), np.maximum(x.var(axis=0, ddof=1), min_var)
+
+
+def pushforward_kl(initial: Any, trained: Any, *, min_var: float = 1e-12) -> float:
+    """KL(Q‖P) between diagonal Gaussian fits of trained weights Q (the pushforward of the
+    initialisation through training, the seed post's "posterior") and of the initial weights P.
+
+    Both arrays are (runs, dim) with the same runs' starts and ends; see :func:`fit_diagonal_gaussian`.
+
+    >>> round(pushforward_kl([[0.0], [2.0]], [[1.0], [1.5]]), 6)  # N(1.25, 0.125) vs N(1, 2)
+    0.933169
+    """
+    mq, vq = fit_diagonal_gaussian(trained, min_var=min_var)
+    mp, vp = fit_diagonal_gaussian(initial, min_var=min_var)
+    return gaussian_kl(mq, vq, mp, vp)
 
 
 @dataclass(frozen=True)
