@@ -169,6 +169,30 @@ def test_arguments_are_checked(tmp_path):
     assert list(sweeps.load(tmp_path / "b").x) == [1, 2]
 
 
+def flaky(*, x: int, seed: int, marker: str) -> dict:
+    """Fails the first time it runs for ``x``, works after."""
+    path = Path(marker) / f"{x}"
+    if not path.exists():
+        path.touch()
+        raise OSError(f"transient failure at x={x}")
+    return {"x2": 2 * x}
+
+
+def test_failed_cells_run_again_and_empty_files_are_redone(tmp_path):
+    task, grid, fixed = f"{HERE}:flaky", {"x": [1, 2]}, {"marker": str(tmp_path)}
+    out = sweeps.run(task, grid, out=tmp_path / "f", fixed=fixed, scheduler="synchronous", progress=False)
+    assert list(sweeps.load(out).status) == ["error", "error"]
+    sweeps.run(task, grid, out=out, fixed=fixed, scheduler="synchronous", progress=False)
+    df = sweeps.load(out)
+    assert list(df.status) == ["ok", "ok"] and list(df.x2) == [2, 4]
+    assert sorted(p.name for p in (out / "cells").iterdir()) == sorted(f"{k}.parquet" for k in df.key)
+    (out / "cells" / f"{df.key[0]}.parquet").write_bytes(b"")  # what a power loss can leave
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert len(sweeps.load(out)) == 1
+    sweeps.run(task, grid, out=out, fixed=fixed, scheduler="synchronous", progress=False)
+    assert list(sweeps.load(out).x2) == [2, 4]
+
+
 def test_cell_seeds_come_from_the_cell_only():
     a = sweeps.cell_seed({"x": 1, "y": "a"})
     assert a == sweeps.cell_seed({"y": "a", "x": 1}) and 0 <= a < 2**63

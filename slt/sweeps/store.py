@@ -3,12 +3,16 @@
 Layout of ``out/``::
 
     manifest.json          task, grid, fixed, axes and one provenance entry per run
-    cells/<key>.parquet    one row: axes, seed, status, error, outputs, timings, worker
+    cells/<key>.parquet        one row: axes, seed, status, outputs, timings, worker
+    cells/<key>.error.parquet  the same for a failed cell (with the traceback in ``error``)
 
-Why one small Parquet file per cell: each cell's record is written atomically (write a
-temporary file, fsync, ``os.replace``) the moment the cell finishes, so a killed sweep loses
-only the cells in flight and never leaves a half-written table; nothing is ever appended to or
-rewritten in place, so no lock is needed and a torn write cannot corrupt earlier results.
+Why one small Parquet file per cell: each cell's record is written atomically (a temporary
+file, then ``os.replace``) the moment the cell finishes, so a killed sweep loses only the cells
+in flight and never leaves a half-written table; nothing is ever appended to or rewritten in
+place, so no lock is needed and a torn write cannot corrupt earlier results.  Which cells are
+done is read from the file names alone, so resuming a large sweep costs one directory listing.
+(Files are not fsync'ed: a killed process loses nothing that way, and a file left empty by a
+power loss is skipped with a warning and its cell runs again.)
 Parquet (via pyarrow) is the standard columnar format that pandas, polars, DuckDB, Spark and R
 read directly, keeps dtypes (ints stay ints, arrays stay numeric), and stores 1-d columns of
 arrays natively (shapes of n-d outputs go in the file's metadata).  A Zarr store via xarray
@@ -32,6 +36,7 @@ import socket
 import subprocess
 import sys
 import uuid
+import warnings
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -48,15 +53,13 @@ PACKAGES = ("numpy", "scipy", "numba", "torch", "dask", "distributed", "pyarrow"
 
 def atomic_write(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically: a temporary file beside it (mode 0666 less the
-    umask), fsync, then ``os.replace``.  Readers see the old file or the new one, never a part."""
+    umask), then ``os.replace``.  Readers see the old file or the new one, never a part."""
     path = Path(path)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -161,22 +164,13 @@ class Store:
             tmp.unlink(missing_ok=True)
         atomic_write(self.manifest_path, json.dumps(manifest, indent=2).encode())
 
-    def path(self, key: str) -> Path:
-        return self.cells / f"{key}.parquet"
+    def path(self, key: str, ok: bool = True) -> Path:
+        return self.cells / (f"{key}.parquet" if ok else f"{key}.error.parquet")
 
     def finished(self) -> set[str]:
-        """Keys of the cells whose record says ``status == "ok"`` (failed cells run again)."""
-        import pyarrow.parquet as pq
-
-        done = set()
-        for path in self.cells.glob("*.parquet"):
-            try:
-                status = pq.read_table(path, columns=["status"]).column("status")[0].as_py()
-            except Exception:  # noqa: BLE001 - an unreadable file is a cell to redo
-                continue
-            if status == "ok":
-                done.add(path.stem)
-        return done
+        """Keys of the cells stored with status "ok" (failed cells run again), from file names."""
+        return {p.name[:-8] for p in self.cells.glob("*.parquet")
+                if not p.name.endswith(".error.parquet") and p.stat().st_size > 0}
 
     def write(self, record: dict[str, Any]) -> Path:
         """Write one cell's record atomically to ``cells/<key>.parquet``."""
@@ -193,22 +187,42 @@ class Store:
         table = pa.table(columns).replace_schema_metadata({"slt.shapes": json.dumps(shapes)})
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink)
-        return atomic_write(self.path(record["key"]), sink.getvalue().to_pybytes())
+        ok = record["status"] == "ok"
+        path = atomic_write(self.path(record["key"], ok), sink.getvalue().to_pybytes())
+        if ok:
+            self.path(record["key"], ok=False).unlink(missing_ok=True)  # an earlier failure of this cell
+        return path
 
     def records(self) -> list[dict[str, Any]]:
-        """Every stored record as a dict (n-d arrays restored to their shapes)."""
-        import pyarrow.parquet as pq
+        """Every stored record as a dict (n-d arrays restored to their shapes); one per cell,
+        the successful one where a cell has both; unreadable files skipped with a warning."""
+        from concurrent.futures import ThreadPoolExecutor
 
-        out = []
-        for path in sorted(self.cells.glob("*.parquet")):
-            table = pq.read_table(path)
-            meta = table.schema.metadata or {}
-            shapes = json.loads(meta.get(b"slt.shapes", b"{}"))
-            row = {name: table.column(name)[0].as_py() for name in table.column_names}
-            for name, shape in shapes.items():
-                row[name] = np.asarray(row[name]).reshape(shape)
-            out.append(row)
-        return out
+        paths = sorted(self.cells.glob("*.parquet"), key=lambda p: p.name.endswith(".error.parquet"))
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            rows = list(pool.map(_read_record, paths))
+        out: dict[str, dict[str, Any]] = {}
+        for path, row in zip(paths, rows):
+            if row is None:
+                warnings.warn(f"sweep store: unreadable record {path} skipped (its cell will run again)",
+                              stacklevel=2)
+            elif row.get("key") not in out:
+                out[row["key"]] = row
+        return list(out.values())
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.ParquetFile(path).read(use_threads=False)
+    except Exception:  # noqa: BLE001 - e.g. a file emptied by a power loss
+        return None
+    shapes = json.loads((table.schema.metadata or {}).get(b"slt.shapes", b"{}"))
+    row = {name: table.column(name)[0].as_py() for name in table.column_names}
+    for name, shape in shapes.items():
+        row[name] = np.asarray(row[name]).reshape(shape)
+    return row
 
 
 def load(out: str | Path):
