@@ -100,3 +100,32 @@ def test_certificate_on_digits_with_a_data_dependent_prior(digits):
     with torch.no_grad():
         far.rho.copy_(q.rho)
     assert certify(far, bound_data, num_samples=300, seed=1).risk_bound > 0.9
+
+
+@pytest.mark.slow
+def test_quick_simulation_and_figure(tmp_path):
+    """simulations/pacbayes.py --quick (about two minutes) and its figure; resumable."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+
+    def load(rel):
+        spec = importlib.util.spec_from_file_location(Path(rel).stem + "_mod", root / rel)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    sim, fig = load("simulations/pacbayes.py"), load("paper_figures/fig_pacbayes.py")
+    data = tmp_path / "sim"
+    assert sim.main(["--quick", "--out", str(data), "--no-progress"]) == 0
+    s = json.loads((data / "pacbayes.json").read_text())
+    assert abs(s["theory"]["x^2+y^4"]["slope_exact"] - 0.75) < 0.03
+    assert all(c["risk_bound"] < 0.5 and c["test_error_Q"] < c["risk_bound"] for c in s["certificates"].values())
+    lines = (data / "pacbayes_runs.jsonl").read_text().count("\n")
+    assert sim.main(["--quick", "--out", str(data), "--no-progress"]) == 0  # resumes: nothing re-run
+    assert (data / "pacbayes_runs.jsonl").read_text().count("\n") == lines
+    assert fig.QUICK is True
+    assert fig.main(["--quick", "--data", str(data), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "pacbayes.png").exists()
