@@ -18,7 +18,7 @@ from slt.estimators import exact_free_energy, fit_lambda, free_energy
 from slt.io import save_npz
 from slt.plotting import COLORS, pyplot, save_figure
 
-QUICK = True
+QUICK = True  # quick run: seconds, and it passes its own diagnostics
 NAME = "free_energy"
 
 
@@ -45,14 +45,14 @@ def main(argv=None) -> int:
     grid = np.linspace(logn[0], logn[-1], 100)
     asym = lambda t: lam * t - (m - 1) * np.log(t)  # noqa: E731  (n L_n(w₀) = 0 here)
     c = exact[-1] - asym(logn[-1])
-    ax.plot(grid, asym(grid) + c, color="0.5", lw=1, label="λ log n − (m−1) log log n + c")
-    ax.plot(logn, exact, "s", mfc="none", color=COLORS[1], label=f"exact (slope {fit_exact.lam:.3f})")
+    ax.plot(grid, asym(grid) + c, color="0.5", lw=1, label=r"$\lambda \log n - (m-1) \log\log n + c$")
+    ax.plot(logn, exact, "s", mfc="none", ms=7, color=COLORS[1], zorder=4, label=f"exact (slope {fit_exact.lam:.3f})")
     ax.errorbar(logn, val, yerr=2 * se, fmt="o", color=COLORS[0], ms=3,
                 label=f"thermodynamic integration (slope {fit_ti.lam:.3f} ± {fit_ti.lam_se:.3f})")
-    ax.set_xlabel("log n")
-    ax.set_ylabel("F_n")
+    ax.set_xlabel(r"$\log n$")
+    ax.set_ylabel(r"free energy $F_n$")
     ax.set_title(f"V = x² + y⁴, λ = {lam:g}, m = {m}", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left")
     save_figure(fig, args.out, NAME)
     print(f"slope exact {fit_exact.lam:.4f}, TI {fit_ti.lam:.4f} ± {fit_ti.lam_se:.4f}, λ = {lam}; "
           f"max |TI/exact − 1| = {np.max(np.abs(val / exact - 1)):.4f}")

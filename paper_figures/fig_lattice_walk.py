@@ -16,7 +16,7 @@ from slt import lattices as Lt
 from slt.io import save_json, save_npz
 from slt.plotting import COLORS, pyplot, save_figure
 
-QUICK = True
+QUICK = True  # quick run: seconds, and it passes its own diagnostics
 NAME = "lattice_walk"
 
 
@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(12, 4))
     scale = 400.0 / exact.max()
-    _draw(axes[0], G, walk.frequencies(), f"empirical visits ({walkers} walkers × {steps} steps)", scale)
-    _draw(axes[1], G, exact, "exact π(v) = deg(v) / 2|E|", scale)
+    _draw(axes[0], G, walk.frequencies(), f"empirical visits ({walkers} walkers × {steps} steps)\ncircle area ∝ visit frequency", scale)
+    _draw(axes[1], G, exact, "exact π(v) = deg(v) / 2|E|\ncircle area ∝ π(v)", scale)
     ks = np.array([r["k"] for r in sweep])
     ratio = np.array([r["ratio"] for r in sweep])
     err = np.array([[r["ratio"] - r["low"] for r in sweep], [r["high"] - r["ratio"] for r in sweep]])

@@ -15,7 +15,7 @@ from slt.estimators.validation import potential_cases, regression_cases, run_cas
 from slt.io import save_json
 from slt.plotting import COLORS, pyplot, save_figure
 
-QUICK = True
+QUICK = True  # quick run: seconds, and it passes its own diagnostics
 NAME = "llc_validation"
 
 
@@ -46,8 +46,9 @@ def main(argv=None) -> int:
     ax.set_xlim(lim)
     ax.set_ylim(lim)
     ax.set_xlabel("exact λ")
-    ax.set_ylabel("λ̂ (filled ±2 se), exact target (open), devinterp (×)")
-    ax.legend(fontsize=5.5, loc="upper left")
+    ax.set_ylabel("λ̂")
+    ax.legend(fontsize=6, loc="upper left", title="filled ±2 se: λ̂; open: exact target; ×: devinterp",
+              title_fontsize=6)
     save_figure(fig, args.out, NAME)
     return 0
 

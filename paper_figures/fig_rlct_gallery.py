@@ -11,17 +11,17 @@ import argparse
 from pathlib import Path
 
 from slt.io import save_json
-from slt.plotting import pyplot, save_figure
+from slt.plotting import integer_ticks, pyplot, save_figure
 from slt.rlct import newton, rlct
 from slt.rlct.gallery import GALLERY
 from slt.rlct.engine import _parse
 
-QUICK = True
+QUICK = True  # quick run: seconds, and it passes its own diagnostics
 NAME = "rlct_gallery"
 
 
 def _panel(ax, entry, res) -> dict:
-    terms, _ = _parse(entry.K, None)
+    terms, names = _parse(entry.K, None)
     pts = sorted(terms)
     nd = newton.newton_distance(terms, (0, 0))
     fs = newton.facets(pts)
@@ -37,6 +37,11 @@ def _panel(ax, entry, res) -> dict:
     ax.set_xlim(-0.3, top)
     ax.set_ylim(-0.3, top)
     ax.set_aspect("equal")
+    ax.set_xlabel(f"exponent of {names[0]}", fontsize=7, labelpad=1)
+    ax.set_ylabel(f"exponent of {names[1]}", fontsize=7, labelpad=1)
+    ax.tick_params(labelsize=7)
+    integer_ticks(ax.xaxis)
+    integer_ticks(ax.yaxis)
     degenerate = bool(newton.degenerate_faces(terms, fs))
     ax.set_title(f"{entry.name}\nλ={res.lam}, m={res.m}\n{res.method}", fontsize=7)
     if degenerate:
@@ -54,7 +59,9 @@ def main(argv=None) -> int:
     two_d = [e for e in GALLERY if len(_parse(e.K, None)[1]) == 2]
     ncol = 5
     nrow = -(-len(two_d) // ncol) + 1
-    fig = plt.figure(figsize=(2.0 * ncol, 2.1 * nrow))
+    fig = plt.figure(figsize=(2.2 * ncol, 2.8 * nrow))
+    fig.suptitle("Newton polygons: exponents of K (dots), Newton polyhedron Γ+ (shaded); the diagonal meets "
+                 "its boundary at (t, t) (star), λ_Newton = 1/t", fontsize=9)
     rows = []
     for k, entry in enumerate(GALLERY):
         res = rlct(entry.K)

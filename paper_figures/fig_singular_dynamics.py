@@ -3,7 +3,8 @@
 Top: the potential, the exact Gibbs density, the regular (harmonic-valley) prediction and the
 empirical density of overdamped Langevin.  Bottom: empirical densities of SGD with momentum
 μ = 0.5, 0.9 (noise matched to the same temperature), and the mass near the singular point
-against temperature for every view (±2 standard errors over walkers).
+against temperature for every view (±2 standard errors over walkers; the exact Gibbs mass is
+the black line).
 """
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import numpy as np
 
 from slt import gibbs, potentials as P
 from slt.io import save_npz
-from slt.plotting import pyplot, save_figure
+from slt.plotting import heatmap, pyplot, save_figure
 from slt.simulate import DEFAULT_DYNAMICS, compare_masses, plot_comparison, run_dynamics, save_comparison
 
-QUICK = True
+QUICK = True  # quick run: seconds, and it passes its own diagnostics
 NAME = "singular_dynamics"
 
 
@@ -45,23 +46,24 @@ def main(argv=None) -> int:
     save_comparison(cmp, out, f"{NAME}_mass")
 
     plt = pyplot()
-    fig, axes = plt.subplots(2, 4, figsize=(13, 6.2))
+    fig = plt.figure(figsize=(13, 6.4))
+    grid = fig.add_gridspec(2, 4)
     ext = [box[0], box[1], box[0], box[1]]
     xs = np.linspace(*box, 200)
-    grid = np.stack(np.meshgrid(xs, xs, indexing="ij"), -1)
-    panels = [("potential V = min(x², y²)", V(grid), None), ("exact Gibbs", exact.density, None),
-              ("regular prediction", regular.density, None)]
-    panels += [(f"empirical: {k}", d, None) for k, d in dens.items()]
+    pts = np.stack(np.meshgrid(xs, xs, indexing="ij"), -1)
+    panels = [("potential V = min(x², y²)", V(pts), "V(x, y)"),
+              ("exact Gibbs", exact.density, "density"), ("regular prediction", regular.density, "density")]
+    panels += [(f"empirical: {k}", d, "density") for k, d in dens.items()]
     vmax = max(exact.density.max(), regular.density.max())
-    for ax, (title, img, _) in zip(axes.ravel(), panels):
-        is_v = title.startswith("potential")
-        im = ax.imshow(img.T, origin="lower", extent=ext, vmin=0, vmax=None if is_v else vmax,
-                       cmap="magma" if is_v else "viridis")
-        ax.set_title(f"{title}" + ("" if is_v else f" (T={T:g})"))
-        fig.colorbar(im, ax=ax, fraction=0.046)
-    for ax in axes.ravel()[len(panels):-1]:
-        ax.axis("off")
-    plot_comparison(cmp, axes.ravel()[-1])
+    slots = [grid[0, 0], grid[0, 1], grid[0, 2], grid[0, 3], grid[1, 0], grid[1, 1]]
+    for slot, (title, img, clabel) in zip(slots, panels):
+        ax = fig.add_subplot(slot)
+        is_v = clabel.startswith("V")
+        heatmap(ax, img, ext, xlabel="x", ylabel="y", cbar_label=clabel, vmin=0, vmax=None if is_v else vmax,
+                cmap="magma" if is_v else "viridis")
+        ax.set_aspect("equal")
+        ax.set_title(title + ("" if is_v else f" (T = {T:g})"))
+    plot_comparison(cmp, fig.add_subplot(grid[1, 2:]), legend_outside=False)
     save_figure(fig, out, NAME)
     return 0
 

@@ -26,9 +26,9 @@ from slt.nn import landscape as ls
 from slt.nn.data import xor_data
 from slt.nn.hessian import DEFAULT_RTOL, spectrum
 from slt.nn.models import gaussian_nll, train, xor_mlp
-from slt.plotting import COLORS, pyplot, save_figure
+from slt.plotting import COLORS, heatmap, integer_ticks, pyplot, save_figure
 
-QUICK = True
+QUICK = False  # training the networks takes minutes; `slt figures xor_rashomon --quick` runs it small
 NAME = "xor_rashomon"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,14 +56,20 @@ def rashomon_figure(runs, summary, out: Path) -> dict:
     solved = [r for r in runs if r["solved"]]
     fig, ax = plt.subplots(2, 2, figsize=(11, 8))
     a = ax[0, 0]
+    used = []  # offsets with at least one run, to fit the x-range to the data
     for i, h in enumerate(widths):
         s = summary["widths"][str(h)]
         hist = np.array(s["count_hist"], dtype=float)
         x = np.arange(hist.size) - (s["dim"] - 4)  # count relative to d − 4 (rank 4 = #data points)
+        used += x[hist > 0].tolist()
         a.bar(x + 0.8 * (i / len(widths) - 0.4), hist, width=0.8 / len(widths), color=COLORS[i % len(COLORS)],
               label=f"h={h} (d={s['dim']}), {s['solved']}/{s['runs']} solved")
     a.set_xlabel("near-zero count − (d − 4)")
     a.set_ylabel("runs")
+    if used:
+        a.set_xlim(min(used) - 1.5, max(used) + 1.5)
+    integer_ticks(a.xaxis)
+    integer_ticks(a.yaxis)
     a.set_title(f"near-zero eigenvalues: |λ| ≤ max({DEFAULT_RTOL:g}·λmax, d·ε·λmax)")
     a.legend(fontsize=6)
     b = ax[0, 1]
@@ -100,11 +106,14 @@ def rashomon_figure(runs, summary, out: Path) -> dict:
     for i, h in enumerate(widths):
         rs = [r for r in with_llc if r["hidden"] == h]
         if rs:
-            d.errorbar([r["llc_lower"] for r in rs], [r["llc_mean"] for r in rs], yerr=[2 * r["llc_se"] for r in rs],
+            shift = 0.06 * (i - (len(widths) - 1) / 2)  # side by side: the ranks coincide
+            d.errorbar([r["llc_lower"] + shift for r in rs], [r["llc_mean"] for r in rs], yerr=[2 * r["llc_se"] for r in rs],
                        fmt="o", ms=3, alpha=0.5, color=COLORS[i % len(COLORS)], label=f"h={h}, d/2={rs[0]['llc_upper']:g}")
-    lo = np.array([0, max([r["llc_upper"] for r in solved] + [1])])
+    xs = [r["llc_lower"] for r in with_llc] or [0.0, 1.0]
+    lo = np.array([max(0.0, min(xs) - 1.0), max(xs) + 1.0])
     d.plot(lo, lo, "k:", label="λ = rank/2 (lower bound)")
-    d.set_xlabel("rank(H)/2")
+    d.set_xlim(*lo)
+    d.set_xlabel("rank(H)/2 (widths side by side)")
     d.set_ylabel("LLC estimate (±2 SE)")
     d.set_title("LLC against rank(H)/2 ≤ λ ≤ d/2" + ("" if with_llc else " (no LLC estimator)"))
     d.legend(fontsize=6)
@@ -137,23 +146,25 @@ def landscape_figure(quick: bool, out: Path) -> dict:
     sl_flat = ls.loss_slice(m, data, gaussian_nll, sp.eigenvectors[:, :2].T, extent=1.0, num=num)
     emb = ls.perturbation_embedding(m, data, gaussian_nll, num_samples=80 if quick else 1000, radius=1.0,
                                     perplexity=15 if quick else 30, seed=0)
-    fig, ax = plt.subplots(1, 4, figsize=(15, 3.6))
+    fig, ax = plt.subplots(1, 4, figsize=(16, 4.4))
     a = ax[0]
     for path, label, color in ((same, "same zero set", COLORS[0]), (other, "minimum of another run", COLORS[1])):
         a.semilogy(path.distances, color=color, label=f"{label}: distance ({'connects' if path.connected else path.reason})")
         a.semilogy(np.maximum(path.losses, 1e-32), color=color, ls=":", label=f"{label}: loss")
     a.set_xlabel("step")
+    a.set_ylabel("distance to the target; loss")
     a.set_title("zero-eigenspace paths (h=3)")
-    a.legend(fontsize=6)
+    a.legend(fontsize=6, loc="upper left", bbox_to_anchor=(0.0, -0.18), ncol=1, frameon=False)
     vmax = float(np.quantile(sl_rand.losses, 0.95))
-    for axis, sl, title in ((ax[1], sl_rand, "random filter-normalised directions"),
-                            (ax[2], sl_flat, "two lowest-eigenvalue directions")):
-        im = axis.imshow(sl.losses.T, origin="lower", extent=[-1, 1, -1, 1], vmin=0, vmax=vmax, cmap="magma")
+    for axis, sl, title, (u, v) in ((ax[1], sl_rand, "random filter-normalised directions", ("d₁", "d₂")),
+                                    (ax[2], sl_flat, "two lowest-eigenvalue directions", ("v₁", "v₂"))):
+        heatmap(axis, sl.losses, [-1, 1, -1, 1], xlabel=f"step along {u}", ylabel=f"step along {v}",
+                cbar_label="loss", vmin=0, vmax=vmax, cmap="magma")
+        axis.set_aspect("equal")
         axis.set_title(title)
-        fig.colorbar(im, ax=axis, fraction=0.046)
     sc = ax[3].scatter(emb.embedding[:, 0], emb.embedding[:, 1], c=np.log10(emb.losses + 1e-16), s=5, cmap="viridis")
-    fig.colorbar(sc, ax=ax[3], fraction=0.046, label="log10 loss")
-    ax[3].set_title("t-SNE of random perturbations (r ≤ 1)")
+    fig.colorbar(sc, ax=ax[3], fraction=0.046, label="log₁₀ loss")
+    ax[3].set(xlabel="t-SNE 1", ylabel="t-SNE 2", title="t-SNE of random perturbations (r ≤ 1)")
     save_figure(fig, out, "xor_landscape")
     save_npz(out / "xor_landscape.npz", same_points=same.points, same_losses=same.losses, other_points=other.points,
              other_losses=other.losses, slice_random=sl_rand.losses, slice_flat=sl_flat.losses,

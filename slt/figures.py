@@ -2,7 +2,8 @@
 
 Every figure is one script ``paper_figures/fig_<name>.py`` that defines
 ``main(argv) -> int`` accepting ``--quick`` and ``--out DIR`` and a module constant
-``QUICK = True`` when it belongs to the quick set.  The runner finds the scripts, runs the
+``QUICK = True`` when it belongs to the quick set: figures whose quick run takes well under a
+minute and passes its own diagnostics.  Warnings a figure raises are printed once each.  The runner finds the scripts, runs the
 chosen ones in this process (so compiled numba code is shared) and reports failures.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 from types import ModuleType
 
@@ -39,6 +41,18 @@ def load(path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _report_warnings(name: str, caught: list[warnings.WarningMessage], most: int = 3) -> None:
+    """Print a figure's warnings once each (the same message from many estimates is one line)."""
+    distinct: dict[str, int] = {}
+    for w in caught:
+        key = f"{w.category.__name__}: {w.message}"
+        distinct[key] = distinct.get(key, 0) + 1
+    for key, count in list(distinct.items())[:most]:
+        print(f"[slt figures] {name}: {key}" + (f" (x{count})" if count > 1 else ""), file=sys.stderr)
+    if len(distinct) > most:
+        print(f"[slt figures] {name}: ... and {len(distinct) - most} more distinct warnings", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,11 +96,14 @@ def main(argv: list[str] | None = None) -> int:
             continue
         t0 = time.time()
         print(f"[slt figures] {name} ...", flush=True)
-        try:
-            rc = module.main((["--quick"] if args.quick else []) + ["--out", str(out)])
-        except Exception:  # report every failing figure, keep going
-            traceback.print_exc()
-            rc = 1
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                rc = module.main((["--quick"] if args.quick else []) + ["--out", str(out)])
+            except Exception:  # report every failing figure, keep going
+                traceback.print_exc()
+                rc = 1
+        _report_warnings(name, caught)
         print(f"[slt figures] {name}: {'ok' if not rc else 'FAILED'} ({time.time() - t0:.1f} s)", flush=True)
         if rc:
             failed.append(name)

@@ -51,6 +51,41 @@ def save_figure(fig, out: str | Path, name: str, *, pdf: bool = True) -> list[Pa
     return paths
 
 
+def heatmap(ax, image, extent, *, xlabel: str, ylabel: str, cbar_label: str, **imshow_kw):
+    """``image[i, j]`` at (x_i, y_j) over ``extent`` = [x0, x1, y0, y1], with labelled axes and
+    a labelled colourbar; returns the ``AxesImage``.
+
+    Example
+    -------
+    >>> fig, ax = pyplot().subplots()                                    # doctest: +SKIP
+    >>> heatmap(ax, density, [-1, 1, -1, 1], xlabel="x", ylabel="y", cbar_label="density")  # doctest: +SKIP
+    """
+    im = ax.imshow(image.T, origin="lower", extent=extent, aspect="auto", **imshow_kw)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03).set_label(cbar_label)
+    return im
+
+
+def integer_ticks(axis) -> None:
+    """Integer-only major ticks on ``axis`` (``ax.xaxis`` or ``ax.yaxis``), e.g. counts of runs."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def plain_log_ticks(axis, values) -> None:
+    """Log ``axis`` with major ticks at ``values`` written plainly (1, 2, 5, 10, …) and no minor
+    labels, so ticks of a short log range neither vanish nor overlap."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    values = sorted({float(v) for v in values})
+    axis.set_major_locator(FixedLocator(values))
+    axis.set_major_formatter(lambda v, _pos: f"{v:g}")
+    axis.set_minor_locator(NullLocator())
+    axis.set_minor_formatter(NullFormatter())
+
+
 def llc_diagnostics(result, *, title: str = "", max_chains: int = 8):
     """Trace plot and diagnostics of an :class:`slt.estimators.LLCResult`.
 
