@@ -129,3 +129,41 @@ def test_quick_simulation_and_figure(tmp_path):
     assert fig.QUICK is True
     assert fig.main(["--quick", "--data", str(data), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "pacbayes.png").exists()
+
+
+@pytest.mark.slow
+def test_tempered_kl_of_a_network_against_the_gaussian_closed_form():
+    """Linear-Gaussian network (as in test_nn_free_energy): n L_n = c + ½ (w − w*)ᵀA(w − w*), prior
+    N(w*, I/γ), so Q = N(w*, (A + γ)⁻¹) and KL = ½ Σ [γ/(a + γ) − 1 + log((a + γ)/γ)]; SGLD at step ε
+    has the stationary variance 1/(κ(1 − εκ/4)), κ = βa + γ, which the sampler-exact value uses.
+    (Slow: about 25 s of CPU; KL 2.01 ± 0.08 against 2.098, tolerance 0.40, the wrong F_n − c is 3.82.)"""
+    from scipy.integrate import quad
+
+    from slt.nn.models import gaussian_nll
+    from slt.nn.pacbayes import tempered_kl
+
+    gamma, eps = 5.0, 0.01
+    g = torch.Generator().manual_seed(3)
+    n, d = 200, 3
+    X = torch.randn(n, d, generator=g, dtype=torch.float64) * torch.tensor([1.0, 0.5, 0.2], dtype=torch.float64)
+    y = X @ torch.ones(d, 1, dtype=torch.float64) + torch.randn(n, 1, generator=g, dtype=torch.float64)
+    model = nn.Linear(d, 1, bias=False).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.linalg.lstsq(X, y).solution.T)
+    a = np.linalg.eigvalsh((X.T @ X).numpy())
+
+    def mean_nl(beta):  # E_β[n L_n] − c under the SGLD stationary law
+        kappa = beta * a + gamma
+        return 0.5 * np.sum(a / (kappa * (1 - eps * kappa / 4)))
+
+    free = quad(mean_nl, 0, 1, points=[1e-3, 1e-2, 1e-1], limit=200)[0]  # F_n − n L_n(w*)
+    exact_sampler = free - mean_nl(1.0)
+    continuum = 0.5 * np.sum(gamma / (a + gamma) - 1 + np.log((a + gamma) / gamma))
+    assert exact_sampler == pytest.approx(continuum, rel=0.05)
+    res = tempered_kl(model, (X, y), loss_fn=gaussian_nll, betas=np.geomspace(1e-4, 1.0, 10), gamma=gamma,
+                      step_size=eps, num_chains=4, num_draws=1500, num_burnin=300, seed=1)
+    tol = 4 * res.se + 0.02 * free  # + 2% of F_n − c for the TI grid, as in test_nn_free_energy
+    assert abs(res.value - exact_sampler) < tol
+    assert abs(res.value - free) > tol  # F_n − c alone (the −E_Q[n L_n] term forgotten)
+    with pytest.raises(ValueError, match="ending at 1"):
+        tempered_kl(model, (X, y), loss_fn=gaussian_nll, betas=[0.1, 0.5])

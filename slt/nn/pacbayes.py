@@ -29,7 +29,7 @@ from slt.nn.data import as_tensors
 from slt.nn.models import generator, train
 
 __all__ = ["GaussianPosterior", "bounded_cross_entropy", "bound_objective", "train_posterior", "mc_error",
-           "certify", "fit_prior_mean", "flat_parameters", "OBJECTIVES"]
+           "certify", "fit_prior_mean", "flat_parameters", "tempered_kl", "OBJECTIVES"]
 
 OBJECTIVES = ("fquad", "fclassic", "mcallester", "bbb")
 
@@ -193,3 +193,27 @@ def fit_prior_mean(model: nn.Module, prior_data, *, epochs: int = 100, lr: float
     m = copy.deepcopy(model)
     train(m, prior_data, loss_fn=nn.functional.cross_entropy, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed)
     return flat_parameters(m)
+
+
+def tempered_kl(model: nn.Module, data, *, loss_fn, betas, gamma: float = 1.0, seed: int | None = 0,
+                **kwargs) -> pb.TemperedKL:
+    """KL(Q‖φ) of a network's localized posterior Q ∝ exp(−n L_n(w)) N(w; w*, I/γ) through the bridge.
+
+    KL = F_n − E_Q[n L_n] (DESIGN.md §2): F_n from :func:`slt.nn.free_energy` (thermodynamic
+    integration over ``betas``, ending at β = 1) and E_Q[n L_n] = λ̂ + n L_n(w*) from
+    :func:`slt.nn.estimate_llc` at nβ = n, with the same sampler settings ``kwargs``.
+
+    Example: ``tempered_kl(net, (X, y), loss_fn=gaussian_nll, betas=np.geomspace(1e-4, 1, 10),
+    gamma=5.0, step_size=0.01)``.
+    """
+    from slt.nn import estimate_llc, free_energy
+
+    betas = np.asarray(betas, dtype=float)
+    if betas.ndim != 1 or betas.size < 2 or not math.isclose(float(betas[-1]), 1.0):
+        raise ValueError(f"betas must be an increasing grid ending at 1, got {betas.tolist()}")
+    n = as_tensors(data)[0].shape[0]
+    F, F_se = free_energy(model, data, loss_fn=loss_fn, betas=betas, gamma=gamma, seed=seed, **kwargs)
+    res = estimate_llc(model, data, loss_fn=loss_fn, nbeta=float(n), gamma=gamma, seed=seed, **kwargs)
+    mean = float(res.mean + n * res.init_loss)
+    return pb.TemperedKL(value=float(F) - mean, se=math.hypot(F_se, res.se), nbeta=float(n), free_energy=float(F),
+                         free_energy_se=float(F_se), mean_nL=mean, mean_nL_se=float(res.se))
