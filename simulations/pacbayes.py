@@ -31,15 +31,15 @@ from torch import nn
 
 from slt import pacbayes as pb
 from slt.estimators import fit_lambda
-from slt.io import ResumableLog, save_json, save_npz
+from slt.io import ResumableLog, load_json, save_json, save_npz
 from slt.potentials import harmonic, sum_of_monomials
 
 NAME = "pacbayes"
 CONFIG = {
     "full": {"nbetas": [1e2, 1e3, 1e4, 1e5], "ti_nbetas": [1e2, 1e3, 1e4, 1e5],
              "ti": dict(num_betas=16, num_chains=64, num_draws=1000, num_burnin=2000),
-             "xor_widths": list(range(2, 9)), "xor_runs": 40, "xor_epochs": 2000, "llc_draws": 200,
-             "digits_widths": [8, 16, 32, 64, 128], "digits_runs": 20, "digits_epochs": 40,
+             "xor_widths": list(range(2, 9)), "xor_runs": 16, "xor_epochs": 2000, "llc_draws": 200,
+             "digits_widths": [8, 16, 32, 64, 128], "digits_runs": 10, "digits_epochs": 40,
              "cert_prior_epochs": 60, "cert_epochs": 30, "cert_samples": 10000},
     "quick": {"nbetas": [1e2, 1e3, 1e4], "ti_nbetas": [1e2, 1e3],
               "ti": dict(num_betas=12, num_chains=32, num_draws=300, num_burnin=1000),
@@ -173,9 +173,9 @@ def summarise(runs: list[dict], part: str) -> dict:
 
 
 def _todo(cfg: dict, done: set) -> list[tuple[str, int, int]]:
-    jobs = [("xor", h, s) for h in cfg["xor_widths"] for s in range(cfg["xor_runs"])]
+    jobs = [("cert", h, 0) for h in cfg["digits_widths"]]
     jobs += [("digits", h, s) for h in cfg["digits_widths"] for s in range(cfg["digits_runs"])]
-    jobs += [("cert", h, 0) for h in cfg["digits_widths"]]
+    jobs += [("xor", h, s) for h in cfg["xor_widths"] for s in range(cfg["xor_runs"])]
     return [j for j in jobs if (f"{j[0]}-{j[1]}-{j[2]}" if j[0] != "cert" else f"cert-{j[1]}") not in done]
 
 
@@ -189,7 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = CONFIG["quick" if args.quick else "full"]
     out = Path(args.out)
     t0 = time.time()
-    theory = slt_part(cfg)
+    cached = out / f"{NAME}_theory.json"  # the SLT part, kept for a resumed run with the same settings
+    keys = ("nbetas", "ti_nbetas", "ti")
+    if cached.exists() and load_json(cached)["config"] == {k: cfg[k] for k in keys}:
+        theory = load_json(cached)["theory"]
+    else:
+        theory = slt_part(cfg)
+        save_json(cached, {"config": {k: cfg[k] for k in keys}, "theory": theory})
     log = ResumableLog(out / f"{NAME}_runs.jsonl")
     todo = _todo(cfg, log.done())
     split = digits_split() if any(j[0] != "xor" for j in todo) else None
@@ -202,11 +208,12 @@ def main(argv: list[str] | None = None) -> int:
             log.append(digits_run(h, s, cfg, split))
         else:
             log.append(certificate_run(h, cfg, split))
-    runs = list({r["key"]: r for r in log.records()}.values())
+    wanted = {f"{p}-{h}-{s}" if p != "cert" else f"cert-{h}" for p, h, s in _todo(cfg, set())}
+    runs = [r for r in {r["key"]: r for r in log.records()}.values() if r["key"] in wanted]
     certs = {str(r["hidden"]): {k: v for k, v in r.items() if k not in ("key", "part")}
-             for r in runs if r["part"] == "cert" and r["hidden"] in cfg["digits_widths"]}
+             for r in runs if r["part"] == "cert"}
     summary = {"config": cfg, "certificate_settings": CERT, "llc_settings": LLC, "theory": theory,
-               "xor": summarise([r for r in runs if r["part"] != "xor" or r["hidden"] in cfg["xor_widths"]], "xor"),
+               "xor": summarise(runs, "xor"),
                "digits": summarise(runs, "digits"), "certificates": certs, "seconds_this_call": time.time() - t0}
     save_json(out / f"{NAME}.json", summary)
     th = theory["x^2+y^4"]
