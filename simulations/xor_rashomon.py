@@ -3,70 +3,54 @@ initialisations, and at every minimum record the full float64 Hessian spectrum, 
 of near-zero eigenvalues (rule of :func:`slt.nn.hessian.near_zero_count`), its sensitivity
 curve, the log basin volume and an LLC estimate next to the bounds rank(H)/2 ≤ λ ≤ d/2.
 
-    python simulations/xor_rashomon.py [--quick] [--out DIR] [--runs N]
+    python simulations/xor_rashomon.py [--quick] [--out DIR] [--runs N] [--workers N] [--scheduler ADDRESS]
 
-Results are appended run by run to ``DIR/xor_rashomon_runs.jsonl`` (resumable: rerun the same
-command after an interruption) and summarised in ``DIR/xor_rashomon.json`` / ``.npz``.
+The runs are a sweep (:mod:`slt.sweeps`, task ``xor_rashomon``) over width × run number, each
+run's initialisation seeded from its cell: stored in ``DIR/xor_rashomon_sweep`` as each run
+finishes (resumable: rerun the same command after an interruption), exported to
+``DIR/xor_rashomon_runs.jsonl`` and summarised in ``DIR/xor_rashomon.json`` / ``.npz``.  Runs go
+to a Dask LocalCluster (one process per core) by default, to an existing cluster with
+``--scheduler``; ``--quick`` runs in this process unless ``--workers``/``--scheduler`` is given.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from slt.io import ResumableLog, save_json, save_npz
-from slt.nn.data import xor_data
-from slt.nn.hessian import DEFAULT_RTOL, count_curve, spectrum
-from slt.nn.models import gaussian_nll, train, xor_mlp
+from slt import sweeps
+from slt.io import save_json, save_npz
+from slt.nn.hessian import DEFAULT_RTOL
+from slt.sweeps.store import atomic_write, jsonable
+from slt.sweeps.tasks import XOR_LLC as LLC, XOR_RTOLS as RTOLS, XOR_SOLVED as SOLVED
 
 NAME = "xor_rashomon"
-RTOLS = 10.0 ** np.arange(-14, 0.5, 0.5)  # the sensitivity-curve thresholds
-SOLVED = 1e-6  # a run "solves" XOR when its final loss is below this
 CONFIG = {
     "full": {"widths": list(range(2, 9)), "runs": 150, "epochs": 2000, "lr": 0.05, "llc_draws": 500},
     "quick": {"widths": [2, 3, 4], "runs": 2, "epochs": 800, "lr": 0.05, "llc_draws": 100},
 }
-LLC = {"nbeta": 1000.0, "gamma": 10.0, "num_chains": 4, "num_burnin": 200}
-
-
-def llc_estimator():
-    """``slt.nn.estimate_llc`` when the torch bridge provides it, else None."""
-    try:
-        from slt.nn import estimate_llc
-    except ImportError:
-        return None
-    return estimate_llc
-
-
-def one_run(hidden: int, seed: int, *, epochs: int, lr: float, llc_draws: int) -> dict:
-    """Train one 2-``hidden``-1 tanh network (loss ½ MSE, Adam, full batch) and measure it."""
-    data = xor_data()
-    model = xor_mlp(hidden, seed=seed)
-    train(model, data, loss_fn=gaussian_nll, lr=lr, epochs=epochs, seed=seed)
-    sp = spectrum(model, data, gaussian_nll)
-    rec = {
-        "key": f"{hidden}-{seed}", "hidden": hidden, "seed": seed, "dim": sp.dim, "loss": sp.loss,
-        "solved": sp.loss < SOLVED, "eigenvalues": sp.eigenvalues, "near_zero": sp.near_zero,
-        "threshold": sp.threshold, "num_negative": sp.num_negative, "log_volume": sp.log_volume(),
-        "count_curve": count_curve(sp.eigenvalues, RTOLS), "llc_lower": sp.llc_bounds()[0],
-        "llc_upper": sp.llc_bounds()[1], "llc_mean": None, "llc_se": None,
-    }
-    estimate = llc_estimator()
-    if estimate is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = estimate(model, data, loss_fn=gaussian_nll, num_draws=llc_draws, seed=seed, **LLC)
-        rec["llc_mean"], rec["llc_se"] = float(res.mean), float(res.se)
-    return rec
+FIELDS = ("hidden", "run", "seed", "dim", "loss", "solved", "eigenvalues", "near_zero", "threshold", "num_negative",
+          "log_volume", "count_curve", "llc_lower", "llc_upper", "llc_mean", "llc_se")
 
 
 def load_runs(out: Path) -> list[dict]:
-    """All finished runs in ``out`` (last record per key)."""
-    return list({r["key"]: r for r in ResumableLog(out / f"{NAME}_runs.jsonl").records()}.values())
+    """All finished runs in ``out`` (one dict per run, from the sweep's store), by width and run."""
+    store = sweeps.Store(Path(out) / f"{NAME}_sweep")
+    if not store.manifest_path.exists():
+        return []
+    runs = [{k: r[k] for k in FIELDS} for r in store.records() if r["status"] == "ok"]
+    for r in runs:
+        r["key"] = f"{r['hidden']}-{r['run']}"
+    return sorted(runs, key=lambda r: (r["hidden"], r["run"]))
+
+
+def _export_jsonl(path: Path, runs: list[dict]) -> None:
+    """Every run as one JSON line (rewritten atomically, for tools that read JSON lines)."""
+    text = "".join(json.dumps(jsonable(r)) + "\n" for r in runs)
+    atomic_write(path, text.encode())
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -97,31 +81,38 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="a few runs for three widths (seconds)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "out" / NAME))
     ap.add_argument("--runs", type=int, default=None, help="runs per width (default 150; quick 2)")
+    ap.add_argument("--workers", type=int, default=None, help="LocalCluster processes (default: cores)")
+    ap.add_argument("--scheduler", default=None, help="a Dask scheduler address, or 'synchronous'")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
     cfg = dict(CONFIG["quick" if args.quick else "full"])
     if args.runs is not None:
         if args.runs < 1:
             raise ValueError(f"--runs={args.runs}; must be >= 1")
         cfg["runs"] = args.runs
     out = Path(args.out)
-    log = ResumableLog(out / f"{NAME}_runs.jsonl")
-    done = log.done()
-    todo = [(h, s) for h in cfg["widths"] for s in range(cfg["runs"]) if f"{h}-{s}" not in done]
-    from tqdm.auto import tqdm
+    scheduler = args.scheduler
+    if scheduler is None and args.quick and args.workers is None:
+        scheduler = sweeps.SYNCHRONOUS
+    if scheduler == sweeps.SYNCHRONOUS:  # workers get one thread from the cluster's environment
+        import torch
 
+        torch.set_num_threads(1)
     t0 = time.time()
-    for h, s in tqdm(todo, desc=NAME, disable=args.no_progress or args.quick):
-        log.append(one_run(h, s, epochs=cfg["epochs"], lr=cfg["lr"], llc_draws=cfg["llc_draws"]))
-    runs = [r for r in load_runs(out) if r["hidden"] in cfg["widths"] and r["seed"] < cfg["runs"]]
+    grid = {"hidden": cfg["widths"], "run": list(range(cfg["runs"]))}
+    fixed = {k: cfg[k] for k in ("epochs", "lr", "llc_draws")}
+    sweeps.run("xor_rashomon", grid, out=out / f"{NAME}_sweep", fixed=fixed, workers=args.workers,
+               scheduler=scheduler, progress=not (args.no_progress or args.quick))
+    runs = [r for r in load_runs(out) if r["hidden"] in cfg["widths"] and r["run"] < cfg["runs"]]
+    _export_jsonl(out / f"{NAME}_runs.jsonl", runs)
     summary = {
-        "config": cfg, "llc": LLC, "llc_available": llc_estimator() is not None, "rtol": DEFAULT_RTOL,
+        "config": cfg, "llc": LLC, "llc_available": True, "rtol": DEFAULT_RTOL,
         "rtols": RTOLS, "solved_below": SOLVED, "seconds_this_call": time.time() - t0, "widths": summarise(runs),
     }
     save_json(out / f"{NAME}.json", summary)
     save_npz(out / f"{NAME}.npz", hidden=np.array([r["hidden"] for r in runs]),
-             seed=np.array([r["seed"] for r in runs]), loss=np.array([r["loss"] for r in runs]),
+             run=np.array([r["run"] for r in runs]), seed=np.array([r["seed"] for r in runs]),
+             loss=np.array([r["loss"] for r in runs]),
              near_zero=np.array([r["near_zero"] for r in runs]), log_volume=np.array([r["log_volume"] for r in runs]),
              llc_mean=np.array([np.nan if r["llc_mean"] is None else r["llc_mean"] for r in runs]),
              llc_se=np.array([np.nan if r["llc_se"] is None else r["llc_se"] for r in runs]), rtols=RTOLS)

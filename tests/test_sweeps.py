@@ -221,8 +221,9 @@ def test_outputs_are_checked(tmp_path):
     assert np.array_equal(out["c"], [1, 2]) and out["s"] == "x" and out["n"] is None
     with pytest.raises(TypeError, match="dict of outputs"):
         normalise_outputs([1, 2], set())
-    with pytest.raises(ValueError, match="'x'"):
-        normalise_outputs({"x": 1}, {"x"})
+    assert normalise_outputs({"x": 1, "seed": 2}, {"x", "seed"}) == {"x_out": 1, "seed_out": 2}
+    with pytest.raises(ValueError, match="3"):
+        normalise_outputs({3: 1}, set())
     with pytest.raises(TypeError, match="'d'"):
         normalise_outputs({"d": {"nested": 1}}, set())
 
@@ -235,3 +236,21 @@ def test_registered_tasks_resolve():
     assert sweeps.resolve("my_square") is sweeps.resolve(TASK)
     with pytest.raises(ValueError, match="'bad name'"):
         sweeps.register("bad name", TASK)
+
+
+def test_registered_tasks_wrap_the_public_estimators(tmp_path):
+    """"llc" calls slt.estimators.estimate_llc, "nn_llc" slt.nn.estimate_llc, through a sweep."""
+    out = sweeps.run("llc", {"nbeta": [1e3]}, out=tmp_path / "llc", scheduler="synchronous", progress=False,
+                     fixed={"potential": "x2+y4", "num_chains": 4, "num_draws": 100, "step_size": 1e-4,
+                            "num_burnin": 200})
+    row = sweeps.load(out).iloc[0]
+    assert row.status == "ok", row.error
+    assert row.lam == 0.75 and row.nbeta == row.nbeta_out == 1e3 and row.per_chain.shape == (4,) and 0 < row.llc < 2
+    pytest.importorskip("torch")
+    out = sweeps.run("nn_llc", {"gamma": [10.0]}, out=tmp_path / "nn", scheduler="synchronous", progress=False,
+                     fixed={"model": "xor_mlp", "model_kwargs": {"hidden": 2}, "data": "xor_data",
+                            "train": {"lr": 0.05, "epochs": 50}, "nbeta": 100.0, "num_chains": 2, "num_draws": 20,
+                            "num_burnin": 20, "step_size": 1e-4})
+    row = sweeps.load(out).iloc[0]
+    assert row.status == "ok", row.error
+    assert row.gamma == row.gamma_out == 10.0 and row.per_chain.shape == (2,) and np.isfinite(row.llc) and row.train_loss > 0

@@ -102,13 +102,17 @@ def cells(grid: Mapping[str, list[Any]]) -> Iterator[Cell]:
 
 def normalise_outputs(outputs: Any, reserved: set[str]) -> dict[str, Any]:
     """Check a task's return value and convert it to storable values: None, bool, int, float,
-    str, or a numpy array of numbers, booleans or strings."""
+    str, or a numpy array of numbers, booleans or strings.  An output named like a grid axis or
+    a record column (``reserved``, e.g. an estimator echoing its ``nbeta``) is stored as
+    ``<name>_out``."""
     if not isinstance(outputs, Mapping):
         raise TypeError(f"the task returned {type(outputs).__name__}; expected a dict of outputs")
     out = {}
     for name, value in outputs.items():
-        if not isinstance(name, str) or name in reserved:
-            raise ValueError(f"output name {name!r} is reserved or clashes with a grid axis")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"output name {name!r} is not a non-empty string")
+        if name in reserved:
+            name = f"{name}_out"
         if value is None or isinstance(value, (bool, int, float, str)):
             out[name] = value
             continue
