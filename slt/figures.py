@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         print(f"[slt figures] {name} ...", flush=True)
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("default")
+            warnings.simplefilter("always")  # counted and printed once each below
             try:
                 rc = module.main((["--quick"] if args.quick else []) + ["--out", str(out)])
             except Exception:  # report every failing figure, keep going

@@ -89,33 +89,48 @@ def plain_log_ticks(axis, values) -> None:
 def llc_diagnostics(result, *, title: str = "", max_chains: int = 8):
     """Trace plot and diagnostics of an :class:`slt.estimators.LLCResult`.
 
-    Left: per-draw nβ (L(w) − L(w*)) for up to ``max_chains`` chains with the running mean
-    of all chains; right: histogram of the per-chain estimates with λ̂ ± se and, if known,
-    the exact value.  The title line carries R-hat, ESS and the acceptance rate.
+    Left: the running mean of nβ (L(w) − L(w*)) for up to ``max_chains`` chains (thin lines),
+    of all chains (black) and the exact value if known (dashed), over a grey band holding the
+    middle 80% of the draws of all chains, so 64 chains stay readable.  Right: histogram of the
+    per-chain estimates with λ̂ ± se.  The title line carries R-hat, ESS and the acceptance rate.
+
+    Example
+    -------
+    >>> fig = llc_diagnostics(estimate_llc(V, None, nbeta=1e4, seed=0), title="x² + y⁴")  # doctest: +SKIP
     """
     import numpy as np
 
     plt = pyplot()
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(8.0, 3.0), gridspec_kw={"width_ratios": [2.2, 1]})
-    llc = result.llc_traces
-    draws = np.arange(llc.shape[1])
-    for c in range(min(max_chains, llc.shape[0])):
-        ax.plot(draws, llc[c], lw=0.4, alpha=0.5, color=COLORS[c % len(COLORS)])
-    running = np.cumsum(llc.mean(axis=0)) / (draws + 1)
-    ax.plot(draws, running, color="k", lw=1.5, label="running mean (all chains)")
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(8.5, 3.8), gridspec_kw={"width_ratios": [2.2, 1]})
+    llc = np.asarray(result.llc_traces)
+    draws = np.arange(1, llc.shape[1] + 1)
+    bins = np.array_split(np.arange(llc.shape[1]), min(100, llc.shape[1]))
+    centre = np.array([draws[b].mean() for b in bins])
+    lo = np.array([np.percentile(llc[:, b], 10) for b in bins])
+    hi = np.array([np.percentile(llc[:, b], 90) for b in bins])
+    ax.fill_between(centre, lo, hi, color="0.88", lw=0, label="draws of all chains, 10–90%")
+    shown = min(max_chains, llc.shape[0])
+    for c in range(shown):
+        ax.plot(draws, np.cumsum(llc[c]) / draws, lw=0.7, alpha=0.7, color=COLORS[c % len(COLORS)],
+                label=f"running mean, {shown} of {llc.shape[0]} chains" if c == 0 else None)
+    ax.plot(draws, np.cumsum(llc.mean(axis=0)) / draws, color="k", lw=1.6, label="running mean, all chains")
     if result.exact is not None:
-        ax.axhline(result.exact, color=COLORS[1], ls="--", lw=1, label="exact finite-nβ value")
+        ax.axhline(result.exact, color=COLORS[1], ls="--", lw=1.2, label="exact finite-nβ value")
     ax.set_xlabel("draw")
     ax.set_ylabel("nβ (L(w) − L(w*))")
-    ax.set_ylim(np.percentile(llc, 0.5), np.percentile(llc, 99.5))
-    ax.legend(loc="upper right")
+    ax.set_ylim(min(lo.min(), np.min(result.per_chain)), max(hi.max(), np.max(result.per_chain)))
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.3), ncol=2, frameon=False, fontsize=7)
     bx.hist(result.per_chain, bins=max(5, min(30, llc.shape[0] // 2)), color=COLORS[0], alpha=0.7)
     bx.axvspan(result.mean - result.se, result.mean + result.se, color="k", alpha=0.2)
-    bx.axvline(result.mean, color="k", lw=1.5, label=f"λ̂ = {result.mean:.3f} ± {result.se:.3f}")
+    bx.axvline(result.mean, color="k", lw=1.5)
+    exact = ""
     if result.exact is not None:
-        bx.axvline(result.exact, color=COLORS[1], ls="--", lw=1.2, label=f"exact {result.exact:.3f}")
+        bx.axvline(result.exact, color=COLORS[1], ls="--", lw=1.2)
+        exact = f"\nexact {result.exact:.3f} (dashed)"
+    bx.set_title(f"λ̂ = {result.mean:.3f} ± {result.se:.3f} (black){exact}", fontsize=8)
     bx.set_xlabel("per-chain λ̂")
-    bx.legend(loc="upper right")
+    bx.set_ylabel("chains")
+    integer_ticks(bx.yaxis)
     acc = "" if result.acceptance is None else f", acceptance {result.acceptance:.2f}"
     fig.suptitle(f"{title}  R-hat {result.rhat:.3f}, ESS {result.ess:.0f}{acc}".strip(), fontsize=9)
     if result.warnings:
