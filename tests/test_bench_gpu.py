@@ -1,0 +1,74 @@
+"""benchmarks/bench_gpu.py --device cpu --quick: every section's code path, peers skipped."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_bench():
+    """The benchmark script as a module (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("bench_gpu", ROOT / "benchmarks" / "bench_gpu.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclass looks its module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_bench()
+
+
+def test_quick_cpu_run_writes_every_section(bench, tmp_path, capsys):
+    assert bench.main(["--device", "cpu", "--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    res = json.loads((tmp_path / "bench_gpu.json").read_text())
+    assert res["mode"] == "quick" and res["environment"]["device"] == "cpu"
+    for name in ("mlp", "cnn", "dln"):
+        row = res["throughput"][name]
+        assert "error" not in row, row
+        slt = row["slt"]
+        assert slt["chain_steps_per_s"] > 0 and math.isfinite(slt["mean"]) and not slt["dropped_keywords"]
+        assert slt["step_size"] == row["step_size"] and slt["device"] == "cpu"
+        assert row["slt_syncs_per_step"] is None  # counted on CUDA only
+        assert row["devinterp"] == {"skipped": "--quick"} and row["canonical-interp"] == {"skipped": "--quick"}
+    big = res["largest"]["result"]
+    assert big["params"] == 144 and big["lambda"] > 0 and math.isfinite(big["mean"])
+    assert big["peak_rss_bytes"] > 0 and math.isfinite(big["relative_error"])
+    assert big["corrected"] is not None and math.isfinite(big["relative_error_corrected"])
+    dt = res["dtype"]
+    for name in ("float64", "float32", "bfloat16"):
+        assert "error" not in dt[name], dt[name]
+        assert dt[name]["step_size"] == dt["step_size"] and dt[name]["nbeta"] == dt["nbeta"]
+    assert "[1] mlp" in out and "[2] largest DLN" in out and "[3] bfloat16" in out
+
+
+def test_problems_are_reproducible_and_dln_has_aoyagi_lambda(bench):
+    import torch
+
+    spec = bench.PROBLEMS["quick"]["dln"]
+    a, b = (bench.build_problem("dln", spec, "cpu") for _ in range(2))
+    assert torch.equal(a.X, b.X) and torch.equal(a.y, b.y) and a.lam == 11.0 and a.dim == 75
+    cnn = bench.build_problem("cnn", bench.PROBLEMS["quick"]["cnn"], "cpu")
+    assert cnn.loss == "ce" and cnn.y.dtype == torch.int64 and cnn.X.shape[1:] == (3, 8, 8)
+    low = bench.cast(a, torch.bfloat16)
+    assert low.X.dtype == torch.bfloat16 and next(low.model.parameters()).dtype == torch.bfloat16
+    assert next(a.model.parameters()).dtype == torch.float32  # the original is untouched
+
+
+def test_helpers(bench):
+    kept, dropped = bench.llc_kwargs(num_chains=2, no_such_keyword=1)
+    assert kept == {"num_chains": 2} and dropped == ["no_such_keyword"]
+    assert bench.syncs_per_step(None, "cpu", chains=1, draws=1, step=1.0) is None
+    assert bench.guard(lambda: 1 / 0)["error"].startswith("ZeroDivisionError")
+    if not bench.torch.cuda.is_available():
+        assert bench.main(["--device", "cuda"]) == 2  # says so instead of failing half-way
