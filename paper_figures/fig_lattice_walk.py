@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     save_json(out / f"{NAME}.json", {"k": k, "L": L, "num_walkers": walkers, "num_steps": steps, "sweep": sweep})
 
     plt = pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.8))
     scale = 400.0 / exact.max()
     _draw(axes[0], G, walk.frequencies(), f"empirical visits ({walkers} walkers × {steps} steps)\ncircle area ∝ visit frequency", scale)
     _draw(axes[1], G, exact, "exact π(v) = deg(v) / 2|E|\ncircle area ∝ π(v)", scale)

@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--step-size", type=float, default=1e-3, help="step dt (learning rate η for SGD)")
     ap.add_argument("--seed", type=int, default=0, help="random seed")
     ap.add_argument("--quick", action="store_true",
-                    help="small run (1,000 walkers x 2,000 steps at T = 0.1, 0.4; seconds)")
+                    help="small run: 1,000 walkers x 2,000 steps at T = 0.1, 0.4 (under a minute)")
     ap.add_argument("--out", default=None,
                     help="output folder (default: ./slt_out/simulate/<potential>)")
     return ap
