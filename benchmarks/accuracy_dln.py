@@ -6,9 +6,13 @@ coefficient is Aoyagi's λ; ``step_size="auto"``, γ = 1, nβ = n/log n, minibat
 ``slt.rlct.deep_linear_network(widths, rank).lam``.
 
 Run: ``python benchmarks/accuracy_dln.py [--n 10000] [--nbeta NB] [--draws 2000] [--burnin N] [--thin 2]
-[--arch 5-5-5-5:2 ...] [--chains 8] [--no-reference] [--out FILE.jsonl]``; one JSON line per architecture (appended as each
-finishes) and a table at the end; with several ``--seeds`` (teacher and data) also the mean over
-seeds, since λ̂ varies between data sets by more than its own se. The default burn-in is
+[--arch 5-5-5-5:2 ...] [--chains 8] [--no-reference] [--out FILE.jsonl] [--workers N] [--scheduler ADDRESS]
+[--store DIR]``.  The rows are a sweep (:mod:`slt.sweeps`, task ``dln_llc``) over architecture × data
+seed on a Dask LocalCluster (one process per core, one torch thread each) or ``--scheduler``; each
+row is stored as it finishes in ``--store`` (default ``benchmarks/out/accuracy_dln/<settings hash>``:
+rerunning the same command resumes), then printed, appended to ``--out`` as JSON lines, and
+summarised in a table; with several ``--seeds`` (teacher and data) also the mean over seeds,
+since λ̂ varies between data sets by more than its own se. The default burn-in is
 dln_llc's relaxation rule 5/(γε): chains start at the most singular point and need that long to
 spread along the flat directions (the trace drifts until then). One torch thread (two stall on
 small machines).
@@ -30,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +41,25 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "paper_figures"))
 
 
-def main(argv=None) -> list[dict]:
-    import torch
+ROW = ("params", "n", "lam", "llc", "se", "rel_err", "rhat", "step_size", "gamma", "nbeta", "steps", "nu", "nu_se",
+       "corrected", "corrected_se", "corrected_rel_err")
+REFERENCE = ("reference", "reference_se", "reference_rhat", "reference_acceptance", "population", "population_se",
+             "reference_seconds", "z_reference")
 
+
+def _row(record: dict, reference: bool) -> dict:
+    """A stored cell as the table's row (arch, rank, seed, then the numbers)."""
+    widths, _, rank = record["arch"].partition(":")
+    row = {"arch": widths, "rank": int(rank), "seed": record["data_seed"], **{k: record[k] for k in ROW},
+           "seconds": record["fit_seconds"]}
+    if reference:
+        row.update({k: record[k] for k in REFERENCE})
+    return row
+
+
+def main(argv=None) -> list[dict]:
     from fig_nn_llc import DLN_FULL
-    from slt.nn.llc import dln_llc, dln_reference_llc
+    from slt import sweeps
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10000)
@@ -58,39 +75,32 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--leapfrog", type=int, default=400, help="HMC trajectory length of the exact value")
     ap.add_argument("--arch", nargs="*", help="widths:rank, e.g. 10-10-10-10:3 (default: DLN_FULL)")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--workers", type=int, default=None, help="LocalCluster processes (default: cores)")
+    ap.add_argument("--scheduler", default=None, help="a Dask scheduler address, or 'synchronous'")
+    ap.add_argument("--store", type=Path, default=None, help="the sweep's store (default: by settings)")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    archs = DLN_FULL if not args.arch else [
-        (tuple(int(w) for w in a.split(":")[0].split("-")), int(a.split(":")[1])) for a in args.arch
-    ]
+    archs = args.arch or [f"{'-'.join(map(str, widths))}:{rank}" for widths, rank in DLN_FULL]
+    fixed = dict(n=args.n, nbeta=args.nbeta, draws=args.draws, burnin=args.burnin, thin=args.thin, gamma=args.gamma,
+                 chains=args.chains, reference=args.reference, leapfrog=args.leapfrog)
+    store = args.store or Path(__file__).parent / "out" / "accuracy_dln" / sweeps.cell_key(fixed)
+    grid = {"arch": archs, "data_seed": list(args.seeds)}
+    if args.scheduler == sweeps.SYNCHRONOUS:  # workers get one thread from the cluster's environment
+        import torch
+
+        torch.set_num_threads(1)
+    sweeps.run("dln_llc", grid, out=store, fixed=fixed, workers=args.workers, scheduler=args.scheduler)
+    records = {(r["arch"], r["data_seed"]): r for r in sweeps.Store(store).records()}
     rows = []
-    for widths, rank in archs:
-        for seed in args.seeds:
-            t0 = time.perf_counter()
-            res, lam = dln_llc(widths, rank, n=args.n, nbeta=args.nbeta, num_draws=args.draws, num_burnin=args.burnin,
-                               thin=args.thin, gamma=args.gamma, num_chains=args.chains, seed=seed)
-            row = {
-                "arch": "-".join(map(str, widths)), "rank": rank, "seed": seed, "params": res.info["dim"], "n": args.n,
-                "lam": lam, "llc": res.mean, "se": res.se, "rel_err": res.mean / lam - 1, "rhat": res.rhat,
-                "step_size": res.config.step_size, "gamma": res.gamma, "nbeta": res.nbeta,
-                "steps": res.config.num_burnin + args.draws * args.thin, "seconds": time.perf_counter() - t0,
-                "nu": res.fluctuation.nu, "nu_se": res.fluctuation.se, "corrected": res.corrected,
-                "corrected_se": res.corrected_se, "corrected_rel_err": res.corrected / lam - 1,
-            }
-            if args.reference:
-                t0 = time.perf_counter()
-                kw = dict(n=args.n, nbeta=res.nbeta, gamma=args.gamma, seed=seed, leapfrog=args.leapfrog)
-                ref, _ = dln_reference_llc(widths, rank, **kw)
-                pop, _ = dln_reference_llc(widths, rank, population=True, **kw)
-                row.update(reference=ref.mean, reference_se=ref.se, reference_rhat=ref.rhat,
-                           reference_acceptance=ref.acceptance, population=pop.mean, population_se=pop.se,
-                           reference_seconds=time.perf_counter() - t0,
-                           z_reference=(res.mean - ref.mean) / float(np.hypot(res.se, ref.se)))
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            if args.out is not None:
-                with open(args.out, "a") as fh:
-                    fh.write(json.dumps(row) + "\n")
+    for cell in sweeps.cells(grid):
+        record = records[cell.params["arch"], cell.params["data_seed"]]
+        if record["status"] != "ok":
+            print(f"{cell.params}: failed\n{record['error']}", file=sys.stderr)
+            continue
+        rows.append(_row(record, args.reference))
+        print(json.dumps(rows[-1]), flush=True)
+    if args.out is not None:
+        with open(args.out, "a") as fh:
+            fh.writelines(json.dumps(row) + "\n" for row in rows)
     print(f"{'architecture':>14} {'r':>2} {'seed':>4} {'#par':>5} {'λ':>7} {'λ̂ ± se':>16} {'rel':>7} {'R-hat':>6} {'s':>6}"
           f" {'λ̂ + βν̂':>16} {'rel':>7}"
           + (f" {'exact (HMC)':>16} {'rel':>7} {'z':>6} {'population':>16} {'rel':>7}" if args.reference else ""))

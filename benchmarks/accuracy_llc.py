@@ -8,22 +8,28 @@ The speed section times chains × steps per second of the numba path (MALA with 
 steps and with the estimator's default metric, and SGLD, on x² + y⁴, 64 chains) against one chain of the same kernel, measured in the same run, and
 against devinterp's published ~2,000 steps/s per chain.  Run with NUMBA_NUM_THREADS=1 too.
 
-Usage: python benchmarks/accuracy_llc.py [--quick] [--seed 0] [--out DIR]
+The cases run as a sweep (:mod:`slt.sweeps`, task ``llc_validation``) on a Dask LocalCluster
+(``--workers``, default one process per core) or ``--scheduler``; ``--quick`` runs them in this
+process unless either is given.  Finished cases are stored and skipped on a rerun.
+
+Usage: python benchmarks/accuracy_llc.py [--quick] [--seed 0] [--out DIR] [--workers N] [--scheduler ADDRESS]
 """
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from slt import potentials as P
-from slt.estimators.llc import DEFAULTS
-from slt.estimators.validation import potential_cases, regression_cases, rrr_case, run_case
+from slt import sweeps
+from slt.estimators.config import MALAOptions
 from slt.io import save_json
 from slt.sampling import run
+from slt.sweeps.tasks import validation_case_names
 
 DEVINTERP_STEPS_PER_S = 2000.0
 
@@ -38,6 +44,32 @@ def throughput(sampler: str, chains: int, steps: int, **options) -> float:
     return chains * steps / (time.perf_counter() - t)
 
 
+def validation_rows(args: argparse.Namespace) -> list[dict]:
+    """The table's rows: a sweep (task ``llc_validation``) over the cases, every case at the
+    estimator seed ``--seed``, stored in ``OUT/accuracy_llc_seed{seed}[_quick]_sweep`` (resumable)."""
+    extra = dict(num_chains=16, num_draws=300, num_burnin=1000, thin=1) if args.quick else {}
+    names = validation_case_names(args.quick)
+    scheduler = args.scheduler
+    if scheduler is None and args.quick and args.workers is None:
+        scheduler = sweeps.SYNCHRONOUS
+    store = Path(args.out) / f"accuracy_llc_seed{args.seed}{'_quick' if args.quick else ''}_sweep"
+    sweeps.run("llc_validation", {"case": names}, out=store, fixed=dict(quick=args.quick, estimator_seed=args.seed,
+               **extra), workers=args.workers, scheduler=scheduler, progress=not args.quick)
+    records = {r["case"]: r for r in sweeps.Store(store).records()}
+    rows = []
+    for name in names:
+        r = records[name]
+        if r["status"] != "ok":
+            print(f"{name}: failed\n{r['error']}", file=sys.stderr)
+            continue
+        row = {k: v for k, v in r.items() if k not in ("key", "case", "status", "error", "started", "finished",
+                                                         "worker", "seconds", "seed")}
+        row.update(seconds=row.pop("case_seconds"), w_star=np.asarray(row["w_star"]).tolist(),
+                   warnings=[w for w in row["warnings"].split("\n") if w])
+        rows.append(row)
+    return rows
+
+
 def fmt(v, spec=".4f"):
     return "-" if v is None else format(v, spec)
 
@@ -47,12 +79,11 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=None, help="LocalCluster processes (default: cores)")
+    ap.add_argument("--scheduler", default=None,
+                    help="a Dask scheduler address, or 'synchronous' (the default with --quick)")
     args = ap.parse_args(argv)
-    cases = potential_cases(args.quick) + regression_cases(args.quick)
-    if not args.quick:
-        cases += [rrr_case(nbeta=nb) for nb in (1e4, 1e5, 1e6)]
-    extra = dict(num_chains=16, num_draws=300, num_burnin=1000, thin=1) if args.quick else {}
-    rows = [run_case(c, seed=args.seed, **extra) for c in cases]
+    rows = validation_rows(args)
     head = (f"{'model':<40}{'λ':>7}{'m':>3}{'nβ':>9}{'γ':>5}{'exact K':>9}{'exact Ln':>9}{'λ̂':>8}{'se':>7}"
             f"{'z':>6}{'rel':>7}{'devi':>6}{'s':>6}")
     print(head)
@@ -76,7 +107,7 @@ def main(argv=None) -> int:
                   f"estimate λ − (m−1)/log nβ = {guess:.4f}, λ̂ − that = {r['llc'] - guess:+.4f} ± {r['se']:.4f}")
     chains, steps = (64, 2000) if args.quick else (64, 20000)
     speed = {s: throughput(s, chains, steps) for s in ("mala", "langevin")}
-    speed["mala+metric"] = throughput("mala", chains, steps, metric=DEFAULTS["metric"])  # the estimator's default
+    speed["mala+metric"] = throughput("mala", chains, steps, metric=MALAOptions().metric)  # the estimator's default
     one = throughput("langevin", 1, steps)
     print(f"\nthroughput, {chains} chains on x²+y⁴ (chains × steps / s):")
     for s, v in speed.items():

@@ -136,6 +136,15 @@ def test_cli_synchronous_reports_failures(tmp_path, capsys):
     prov = manifest["runs"][0]
     assert prov["slt"] and prov["python"] and "numba" in prov["versions"] and "torch" in prov["versions"]
     assert "git_commit" in prov
+    from slt.sweeps.cli import start_cluster
+
+    with pytest.raises(ValueError, match="'kubernetes'"):
+        start_cluster({"kind": "kubernetes"})
+    try:
+        import dask_jobqueue  # noqa: F401
+    except ImportError:
+        with pytest.raises(ValueError, match="dask-jobqueue"):
+            start_cluster({"kind": "slurm", "cores": 1, "memory": "1GB"})
     with pytest.raises(ValueError, match="unknown keys"):
         (tmp_path / "bad.toml").write_text('task = "rlct"\nout = "x"\ngrid = {K = ["x**2"]}\nworkerz = 2\n')
         read_config(tmp_path / "bad.toml")

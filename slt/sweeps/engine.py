@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from slt.sweeps.registry import resolve, spec_of
+from slt.sweeps.registry import TASKS, resolve, spec_of
 from slt.sweeps.store import RESERVED, Store, jsonable
 
 SEED_ENTROPY = 0x5EED_5317_C0DE  # the root of every cell's SeedSequence
@@ -214,7 +214,8 @@ def run(task: str | Callable, grid: Mapping[str, Sequence[Any]], *, out: str | P
     todo = [c for c in cells(axes) if c.key not in done]
     if todo:
         runner = _run_synchronous if scheduler == SYNCHRONOUS else _run_dask
-        runner(spec, todo, fixed, store, workers=workers, scheduler=scheduler, progress=progress)
+        target = TASKS.get(spec, spec)  # workers import the function itself: register() need not reach them
+        runner(target, todo, fixed, store, workers=workers, scheduler=scheduler, progress=progress)
     return store.root
 
 

@@ -7,8 +7,7 @@ must be importable where the workers run: a module on their ``sys.path`` or a fi
 system they share (a Slurm cluster's home or scratch).
 
 Built-in names (:data:`TASKS`) map to functions of :mod:`slt.sweeps.tasks`; :func:`register`
-adds more for this process (workers started by this process resolve only names they can import,
-so prefer ``"module:function"`` for your own tasks).
+adds more (the manifest keeps the name; workers are sent the ``module:function`` it stands for).
 
 Example
 -------
@@ -47,7 +46,7 @@ def register(name: str, target: str) -> None:
     if not name.isidentifier():
         raise ValueError(f"task name {name!r} must be an identifier")
     _split(target)
-    TASKS[name] = target
+    TASKS[name] = spec_of(target)  # a file path made absolute
 
 
 def spec_of(task: str | Callable) -> str:
