@@ -29,15 +29,13 @@ GPU machine without network: peers install from wheels.  Here, ``python
 benchmarks/bench_gpu.py --prepare-wheels .whl`` downloads the peers and the dependencies the
 GPU image lacks (Python 3.12, manylinux); carry ``.whl`` and pass ``--wheels .whl`` there.
 
-Run: ``python benchmarks/bench_gpu.py [--device cuda] [--quick] [--skip-peers] [--out DIR]``
-
-Example (CPU, seconds)::
-
-    python benchmarks/bench_gpu.py --device cpu --quick --out /tmp/gpu
+Run: ``python benchmarks/bench_gpu.py [--device cuda] [--quick] [--skip-peers] [--out DIR]``, e.g.
+``python benchmarks/bench_gpu.py --device cpu --quick --out /tmp/gpu`` (CPU, seconds).
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import inspect
 import json
 import os
@@ -64,41 +62,32 @@ OUT = ROOT / "benchmarks" / "out" / "gpu"
 PEER_DIR = ROOT / "benchmarks" / "out" / "gpu-peers"
 PEERS = {"devinterp": "devinterp==2.0.1", "canonical-interp": "canonical-interp==0.2.7"}
 # what the peers need beyond the GPU image's packages (KINDS.md lists the image), for --prepare-wheels
-PEER_WHEELS = ["devinterp==2.0.1", "canonical-interp==0.2.7", "datasets", "dill", "multiprocess", "zarr",
-               "numcodecs", "donfig", "crc32c", "pydantic", "pydantic-core", "annotated-types",
-               "typing-inspection", "arviz", "pyamg", "xarray-einstats"]
+PEER_WHEELS = ["devinterp==2.0.1", "canonical-interp==0.2.7", "datasets", "dill", "multiprocess", "zarr", "numcodecs",
+               "donfig", "google-crc32c", "msgspec", "pydantic", "pydantic-core==2.50.5", "annotated-types",
+               "typing-inspection", "arviz==0.23.4", "xarray-einstats", "h5netcdf", "platformdirs"]
 
-# problem sizes: full (GPU) and quick (CPU, seconds)
-PROBLEMS = {
-    "full": {
-        "mlp": dict(kind="mlp", widths=(64, 512, 512, 1), n=65_536, batch=512),
-        "cnn": dict(kind="cnn", width=16, image=32, n=50_000, batch=512),
-        "dln": dict(kind="dln", widths=(500,) * 5, rank=50, n=100_000, batch=500),
-    },
-    "quick": {
-        "mlp": dict(kind="mlp", widths=(4, 8, 1), n=256, batch=32),
-        "cnn": dict(kind="cnn", width=2, image=8, n=64, batch=16),
-        "dln": dict(kind="dln", widths=(5, 5, 5, 5), rank=2, n=500, batch=50),
-    },
+PROBLEMS = {  # full (GPU) and quick (CPU, seconds)
+    "full": {"mlp": dict(kind="mlp", widths=(64, 512, 512, 1), n=65_536, batch=512),
+             "cnn": dict(kind="cnn", width=16, image=32, n=50_000, batch=512),
+             "dln": dict(kind="dln", widths=(500,) * 5, rank=50, n=100_000, batch=500)},
+    "quick": {"mlp": dict(kind="mlp", widths=(4, 8, 1), n=256, batch=32),
+              "cnn": dict(kind="cnn", width=2, image=8, n=64, batch=16),
+              "dln": dict(kind="dln", widths=(5, 5, 5, 5), rank=2, n=500, batch=50)},
 }
-LADDER = {  # largest first: (widths, rank)
-    "full": [((2000,) * 26, 100), ((1000,) * 51, 50), ((1000,) * 11, 50)],
-    "quick": [((6,) * 5, 2), ((4,) * 3, 1)],
-}
+LADDER = {"full": [((2000,) * 26, 100), ((1000,) * 51, 50), ((1000,) * 11, 50)],  # largest first: (widths, rank)
+          "quick": [((6,) * 5, 2), ((4,) * 3, 1)]}
 RUNS = {  # chains, draws (throughput), burn-in and draws (largest, dtype)
     "full": dict(chains=8, draws=400, warm_draws=20, sync_draws=100, large_chains=4, large_burnin=1000,
-                 large_draws=1000, large_n=100_000, dtype_problem="dln", dtype_chains=4, dtype_burnin=2000,
-                 dtype_draws=1000),
+                 large_draws=1000, large_n=100_000, large_batch=500, dtype_problem="dln", dtype_chains=4,
+                 dtype_burnin=2000, dtype_draws=1000),
     "quick": dict(chains=2, draws=16, warm_draws=8, sync_draws=8, large_chains=2, large_burnin=8, large_draws=8,
-                  large_n=200, dtype_problem="dln", dtype_chains=2, dtype_burnin=8, dtype_draws=8),
+                  large_n=200, large_batch=50, dtype_problem="dln", dtype_chains=2, dtype_burnin=8, dtype_draws=8),
 }
 GAMMA = 1.0
 SEED = 0
 
 
-# ----------------------------------------------------------------------------------------
-# problems
-# ----------------------------------------------------------------------------------------
+# ---- problems ----
 @dataclass
 class Problem:
     """A model at w*, its data on the device, the loss and (for a DLN) Aoyagi's λ."""
@@ -191,27 +180,21 @@ def build_problem(name: str, spec: dict, device: str, *, dtype: torch.dtype = to
 
 def cast(p: Problem, dtype: torch.dtype) -> Problem:
     """The same problem with model and inputs in ``dtype`` (labels of a classifier stay int)."""
-    import copy
-
     y = p.y if p.loss == "ce" else p.y.to(dtype)
     return Problem(p.name, copy.deepcopy(p.model).to(dtype), p.X.to(dtype), y, p.loss, p.batch_size, p.lam)
 
 
-# ----------------------------------------------------------------------------------------
-# the bridge: timing, memory, syncs
-# ----------------------------------------------------------------------------------------
-def synchronize(device: str) -> None:
+# ---- the bridge: timing, memory, syncs ----
+def synchronize(device: str, reset_peak: bool = False) -> None:
+    """Wait for the device (CUDA); with ``reset_peak`` also restart the peak-memory count."""
     if str(device).startswith("cuda"):
         torch.cuda.synchronize()
-
-
-def reset_peak(device: str) -> None:
-    if str(device).startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
+        if reset_peak:
+            torch.cuda.reset_peak_memory_stats()
 
 
 def peak_memory(device: str) -> dict:
-    """Peak GPU memory allocated since :func:`reset_peak` (CUDA), else the process's peak RSS."""
+    """Peak GPU memory allocated since the last reset (CUDA), else the process's peak RSS."""
     if str(device).startswith("cuda"):
         return {"peak_gpu_bytes": int(torch.cuda.max_memory_allocated())}
     return {"peak_rss_bytes": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024}
@@ -233,8 +216,9 @@ def run_bridge(p: Problem, device: str, *, chains: int, draws: int, burnin: int 
     λ̂ + βν̂, the step and nβ used, peak memory and warnings.
 
     >>> p = build_problem("dln", PROBLEMS["quick"]["dln"], "cpu")
-    >>> sorted(run_bridge(p, "cpu", chains=2, draws=8, step=1e-4))[:3]
-    ['chains', 'corrected', 'device']
+    >>> r = run_bridge(p, "cpu", chains=2, draws=8, step=1e-4)  # doctest: +SKIP
+    >>> r["chain_steps_per_s"] > 0, r["dim"]  # doctest: +SKIP
+    (True, 75)
     """
     from slt.nn import estimate_llc
 
@@ -242,8 +226,7 @@ def run_bridge(p: Problem, device: str, *, chains: int, draws: int, burnin: int 
                              num_draws=draws, num_burnin=burnin, thin=1, sampler="sgld", richardson=False,
                              batch_size=p.batch_size, device=device, seed=seed,
                              fluctuation_points=1024 if fluctuation else 0, **(extra or {}))
-    reset_peak(device)
-    synchronize(device)
+    synchronize(device, reset_peak=True)
     t = time.perf_counter()
     res = estimate_llc(p.model, (p.X, p.y), **kw)
     synchronize(device)
@@ -287,9 +270,7 @@ def syncs_per_step(p: Problem, device: str, *, chains: int, draws: int, step: fl
     return (counts[1] - counts[0]) / draws
 
 
-# ----------------------------------------------------------------------------------------
-# peers, each in its own virtual environment
-# ----------------------------------------------------------------------------------------
+# ---- peers, each in its own virtual environment ----
 def peer_python(name: str, wheels: str | None, timeout: float) -> tuple[Path | None, str | None]:
     """A venv for ``name`` under :data:`PEER_DIR` that sees this interpreter's packages (a
     ``.pth`` file) and the repository, with the peer installed; (python, None) or (None, why)."""
@@ -330,22 +311,23 @@ def run_peer(name: str, spec: dict, timeout: float, wheels: str | None) -> dict:
 
 
 def peer_main(arg: str) -> None:
-    """Entry point inside a peer's venv: rebuild the problem, warm up, time, print one JSON line."""
+    """Entry point inside a peer's venv: rebuild the problem and the peer's data, warm up, time
+    one call of ``draws`` draws, print one JSON line."""
     s = json.loads(arg)
     p = build_problem(s["problem"], s["spec"], s["device"])
-    run = devinterp_llc if s["peer"] == "devinterp" else canonical_llc
-    run(p, s, warm=True)
+    run = (devinterp_runner if s["peer"] == "devinterp" else canonical_runner)(p, s)
+    run(s["warm_draws"])
     synchronize(s["device"])
     t = time.perf_counter()
-    out = run(p, s, warm=False)
+    out = run(s["draws"])
     synchronize(s["device"])
     dt = time.perf_counter() - t
     print(json.dumps({**out, "seconds": dt, "chain_steps_per_s": s["chains"] * s["draws"] / dt}))
 
 
-def devinterp_llc(p: Problem, s: dict, *, warm: bool) -> dict:
-    """devinterp 2.x: rows ``input_ids`` = [x, y] flattened; its loss is per token, so the
-    per-sample loss is repeated along the token axis (its mean over tokens is the sample's)."""
+def devinterp_runner(p: Problem, s: dict) -> Callable[[int], dict]:
+    """devinterp 2.x: rows ``input_ids`` = [x, y] flattened (built once, untimed); its loss is
+    per token, so the per-sample loss is repeated along the token axis (its token mean)."""
     import tempfile
 
     import datasets
@@ -360,38 +342,42 @@ def devinterp_llc(p: Problem, s: dict, *, warm: bool) -> dict:
         out = model(ids[:, :d_in].reshape(-1, *x_shape))
         return per_sample_loss(p.loss, out, ids[:, d_in:])[:, None].expand(-1, ids.shape[1] - 1)
 
-    res = llc(model=p.model, dataset=ds, observables={}, loss_fn=loss, num_chains=s["chains"],
-              num_draws=s["warm_draws"] if warm else s["draws"], batch_size=p.batch_size, lr=s["step"],
-              n_beta=s["nbeta"], localization=GAMMA, device=s["device"], batches_per_draw=1,
-              output_path=tempfile.mkdtemp() + "/run.zarr")
-    return {"mean": float(res["llc_mean"]), "std": float(res["llc_std"])}
+    def run(draws: int) -> dict:
+        res = llc(model=p.model, dataset=ds, observables={}, loss_fn=loss, num_chains=s["chains"], num_draws=draws,
+                  batch_size=p.batch_size, lr=s["step"], n_beta=s["nbeta"], localization=GAMMA,
+                  device=s["device"], batches_per_draw=1, output_path=tempfile.mkdtemp() + "/run.zarr")
+        return {"mean": float(res["llc_mean"]), "std": float(res["llc_std"])}
+
+    return run
 
 
-def canonical_llc(p: Problem, s: dict, *, warm: bool) -> dict:
-    """canonical-interp: a DataLoader that hands out whole shuffled batches by index (no
-    per-sample collation); its default ``torch.compile`` mode, ``compile=False`` on failure."""
+def canonical_runner(p: Problem, s: dict) -> Callable[[int], dict]:
+    """canonical-interp: a DataLoader handing out whole shuffled batches by index (no
+    per-sample collation); its default ``torch.compile`` mode, or eager once compiling fails."""
     from canonical_interp import LLCEstimator
     from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
     data = TensorDataset(p.X, p.y)
     sampler = BatchSampler(RandomSampler(data, generator=torch.Generator().manual_seed(SEED)), p.batch_size, True)
     loader = DataLoader(data, sampler=sampler, batch_size=None)
-    est = LLCEstimator(draws=s["warm_draws"] if warm else s["draws"], chains=s["chains"], burnin_steps=0,
-                       learning_rate=s["step"], localization=GAMMA, nbeta=s["nbeta"], dtype=p.X.dtype)
-    kw = dict(criterion_fn=LOSSES[p.loss], devices=s["device"], seed=SEED, show_progress=False)
-    try:
-        llcs = est.estimate_llc(p.model, loader, **kw)
-        mode = "default compile"
-    except Exception as exc:  # noqa: BLE001 - torch.compile may fail on a machine: say so and run eager
-        llcs = est.estimate_llc(p.model, loader, compile=False, **kw)
-        mode = f"compile=False ({type(exc).__name__})"
-    llcs = est.get_metrics()["llcs"]  # estimate_llc returns the mean; the metrics hold each chain's
-    return {"mean": float(llcs.mean()), "std": float(llcs.std()), "mode": mode}
+    kw: dict[str, Any] = dict(criterion_fn=LOSSES[p.loss], devices=s["device"], seed=SEED, show_progress=False)
+    mode = {"mode": "default compile"}
+
+    def run(draws: int) -> dict:
+        est = LLCEstimator(draws=draws, chains=s["chains"], burnin_steps=0, learning_rate=s["step"],
+                           localization=GAMMA, nbeta=s["nbeta"], dtype=p.X.dtype)
+        try:
+            est.estimate_llc(p.model, loader, **kw)
+        except Exception as exc:  # noqa: BLE001 - torch.compile can fail on a machine: say so, run eager
+            kw["compile"], mode["mode"] = False, f"compile=False ({type(exc).__name__}: {str(exc)[:200]})"
+            est.estimate_llc(p.model, loader, **kw)
+        llcs = est.get_metrics()["llcs"]  # estimate_llc returns the mean; the metrics hold each chain's
+        return {"mean": float(llcs.mean()), "std": float(llcs.std()), **mode}
+
+    return run
 
 
-# ----------------------------------------------------------------------------------------
-# the three sections
-# ----------------------------------------------------------------------------------------
+# ---- the three sections ----
 def guard(fn: Callable[[], dict]) -> dict:
     """``fn()``, or ``{"error": ...}`` with the exception's last lines: one failure must not end
     a run that has a few minutes of GPU time."""
@@ -429,26 +415,41 @@ def throughput_problem(name: str, spec: dict, args: argparse.Namespace) -> dict:
     return row
 
 
+def fit_steps(p: Problem, device: str, *, chains: int, burnin: int, draws: int, budget: float) -> dict:
+    """Burn-in and draws scaled down (same ratio, at least 8 draws) to fit ``budget`` seconds of
+    sampling, from the seconds per step of two short runs (10 and 30 draws: the set-up cancels)."""
+    t10, t30 = (run_bridge(p, device, chains=chains, draws=d, step=1e-12)["seconds"] for d in (10, 30))
+    per_step = max((t30 - t10) / 20, 1e-9)
+    scale = min(1.0, budget / (per_step * (burnin + draws)))
+    return {"burnin": int(burnin * scale), "draws": max(8, int(draws * scale)), "probe_seconds_per_step": per_step}
+
+
+def largest_one(spec: dict, args: argparse.Namespace) -> dict:
+    """One rung of the ladder: build, fit the steps to ``--large-seconds``, run with ν̂."""
+    cfg, dev = RUNS[args.mode], args.device
+    p = build_problem("dln-large", spec, dev)
+    steps = fit_steps(p, dev, chains=cfg["large_chains"], burnin=args.large_burnin, draws=args.large_draws,
+                      budget=args.large_seconds)
+    r = run_bridge(p, dev, chains=cfg["large_chains"], draws=steps["draws"], burnin=steps["burnin"], fluctuation=True)
+    return {**r, "probe_seconds_per_step": steps["probe_seconds_per_step"]}
+
+
 def largest_dln(args: argparse.Namespace) -> dict:
     """Section 2: the first DLN of :data:`LADDER` that runs (largest first; out of memory moves
     down), with λ̂, λ̂ + βν̂, Aoyagi's λ, relative errors, time and peak memory."""
-    cfg, dev, tried = RUNS[args.mode], args.device, []
+    cfg, tried = RUNS[args.mode], []
     for widths, rank in LADDER[args.mode]:
-        spec = dict(kind="dln", widths=widths, rank=rank, n=cfg["large_n"], batch=cfg.get("large_batch", 500))
-        if args.quick:
-            spec["batch"] = 50
-        r = guard(lambda: run_bridge(build_problem("dln-large", spec, dev), dev, chains=cfg["large_chains"],
-                                     draws=args.large_draws, burnin=args.large_burnin, fluctuation=True))
+        spec = dict(kind="dln", widths=widths, rank=rank, n=cfg["large_n"], batch=cfg["large_batch"])
+        r = guard(lambda: largest_one(spec, args))
         entry = {"widths": list(widths), "rank": rank, "params": sum(a * b for a, b in zip(widths[:-1], widths[1:]))}
         if "error" in r:
             tried.append({**entry, "error": r["error"]})
             if "OutOfMemory" in r["error"]:
                 continue
             return {"result": None, "tried": tried}
-        lam = r["lambda"]
-        r["relative_error"] = r["mean"] / lam - 1
+        r["relative_error"] = r["mean"] / r["lambda"] - 1
         if r.get("corrected") is not None:
-            r["relative_error_corrected"] = r["corrected"] / lam - 1
+            r["relative_error_corrected"] = r["corrected"] / r["lambda"] - 1
         return {"result": {**entry, **r}, "tried": tried}
     return {"result": None, "tried": tried}
 
@@ -468,9 +469,7 @@ def dtype_effect(args: argparse.Namespace) -> dict:
     return out
 
 
-# ----------------------------------------------------------------------------------------
-# printing, wheels, main
-# ----------------------------------------------------------------------------------------
+# ---- printing, wheels, main ----
 def _fmt(r: dict) -> str:
     if "error" in r or "skipped" in r:
         return r.get("error") or f"skipped ({r['skipped']})"
@@ -500,10 +499,12 @@ def report(results: dict) -> None:
         print(f"[2] {t['params']:.3g} params: {t['error']}")
     if r:
         mem = r.get("peak_gpu_bytes", r.get("peak_rss_bytes", 0)) / 2**30
-        corr = "" if r.get("corrected") is None else f", λ̂+βν̂ {r['corrected']:.4g} ({r['relative_error_corrected']:+.1%})"
+        corr = r.get("corrected")
+        corr = "" if corr is None else f"λ̂+βν̂ {corr:.4g} ({r['relative_error_corrected']:+.1%}), "
         print(f"[2] largest DLN {r['params']:.3g} params ({len(r['widths']) - 1} layers of {r['widths'][0]}, rank "
-              f"{r['rank']}): λ̂ {r['mean']:.4g} ± {r['se']:.2g} ({r['relative_error']:+.1%}){corr}, λ {r['lambda']:.6g},"
-              f" {r['seconds']:.1f} s, peak {mem:.2f} GiB")
+              f"{r['rank']}, {r['chains']} chains, {r['burnin']} + {r['draws']} steps): λ̂ {r['mean']:.4g} ± "
+              f"{r['se']:.2g} ({r['relative_error']:+.1%}), {corr}λ {r['lambda']:.6g}, {r['seconds']:.1f} s, "
+              f"peak {mem:.2f} GiB")
     dt = results.get("dtype", {})
     for name in ("float64", "float32", "bfloat16"):
         if name in dt:
@@ -551,6 +552,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--problems", nargs="+", default=["mlp", "cnn", "dln"], choices=["mlp", "cnn", "dln"])
     parser.add_argument("--large-burnin", type=int, default=None)
     parser.add_argument("--large-draws", type=int, default=None)
+    parser.add_argument("--large-seconds", type=float, default=150.0, help="sampling budget of section 2")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per peer install and per peer run")
     args = parser.parse_args(argv)
     args.mode = "quick" if args.quick else "full"
