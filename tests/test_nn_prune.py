@@ -303,3 +303,36 @@ def test_near_zero_counts_of_a_dead_unit():
     assert (c.dim, c.free) == (26, 20) and (c_small.dim, c_small.free) == (20, 20)
     assert c.near_zero_free == c_small.near_zero == c_small.near_zero_free
     assert c.near_zero > c.near_zero_free  # the dead unit's coordinates are flat at first order
+
+
+def test_figure_draws_from_simulation_output(tmp_path):
+    """fig_skeletons on a fabricated two-threshold output (the real --quick run takes a minute)."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    cfg = {"thresholds": [0.0, 0.05], "recipes": [[1e-3, 5]], "scratch": [[1e-3, 5]]}
+    models = ["s0-base", "s0-r0", "s1-base", "s1-r0", "scratch0"]
+    keys = [f"{m}|{t:g}" for t in cfg["thresholds"] for m in models]
+    rng = np.random.default_rng(0)
+    A = rng.uniform(0.6, 1.0, (10, 10))
+    Smat = (A + A.T) / 2
+    np.fill_diagonal(Smat, 1.0)
+    pair = {"jaccard_raw": 0.3, "jaccard_weights": 0.5, "jaccard_activations": 0.45, "jaccard_random": 0.2,
+            "barrier_raw": 0.4, "barrier_weights": 0.05, "barrier_activations": 0.08}
+    data = {"config": cfg, "keys": keys, "labels": keys, "ood": ["shuffled"],
+            "models": [{"accuracy_ratio": 1.0, "density": 0.5} for _ in keys],
+            "pairs": [{"threshold": t, **pair} for t in cfg["thresholds"]],
+            "llc": [{"model": "s0-r0", "threshold": t, "llc_mean": 5.0, "llc_se": 0.2, "free": 90, "near_zero_free": 40,
+                     "llc_full_mean": 6.0 if t == 0 else None, "llc_full_se": 0.2} for t in cfg["thresholds"]],
+            "summary": {"0": {"ood_similarity_within_start": 0.9, "ood_similarity_between_starts": 0.7},
+                        "0.05": {"ood_similarity_within_start": 0.85, "ood_similarity_between_starts": 0.7}}}
+    (tmp_path / "skeletons.json").write_text(json.dumps(data))
+    np.savez(tmp_path / "skeletons.npz", similarity_shuffled=Smat, similarity_in_distribution=Smat)
+    path = Path(__file__).resolve().parent.parent / "paper_figures" / "fig_skeletons.py"
+    spec = importlib.util.spec_from_file_location("fig_skeletons_test", path)
+    fig = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fig)
+    assert fig.QUICK is True
+    assert fig.main(["--data", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "skeletons.png").stat().st_size > 10_000
