@@ -45,7 +45,7 @@ def _chi2(counts, probs):
     return stats.chi2.sf(chi2, keep.sum() - 1)
 
 
-@pytest.mark.parametrize("levels, metric", [(1, 0.0), (4, 0.0), (4, 0.05)])
+@pytest.mark.parametrize("levels, metric", [(1, 0.0), pytest.param(4, 0.0, marks=pytest.mark.slow), (4, 0.05)])
 def test_mala_matches_exact_gibbs_histogram_on_periodic_box(levels, metric):
     """Plain MALA, its mixture of step levels ε·4^(−k) and its per-coordinate steps
     (metric c = 0.05: the step shrinks wherever dt |∂²U/∂x_d²| > c, i.e. over most of the box)
@@ -112,7 +112,9 @@ def test_baoab_configurational_temperature():
 def test_sgd_momentum_noise_default_targets_temperature():
     """Heavy ball with σ² = 2Tη(1−μ) on V = x²/2: Var = σ²(1+μ)/((1−μ)η(2(1+μ)−η)) exactly."""
     T, eta, mu = 0.5, 0.02, 0.9
-    res = run(HARMONIC, "sgd_momentum", num_walkers=100_000, num_steps=3000, step_size=eta,
+    # the heavy ball relaxes in ~1/(1 − μ) = 10 steps (amplitude) and ~(1 − μ)/η = 5 steps
+    # (position): 600 steps leave no trace of the start
+    res = run(HARMONIC, "sgd_momentum", num_walkers=100_000, num_steps=600, step_size=eta,
               temperature=T, init=np.zeros((100_000, 1)), seed=7, momentum=mu)
     sigma2 = 2 * T * eta * (1 - mu)
     exact = sigma2 * (1 + mu) / ((1 - mu) * eta * (2 * (1 + mu) - eta))
@@ -121,8 +123,11 @@ def test_sgd_momentum_noise_default_targets_temperature():
     assert res.settings["noise"] == pytest.approx(np.sqrt(sigma2))
 
 
-@pytest.mark.parametrize("sampler", ["langevin", "underdamped", "sgd_momentum", "mala"])
+@pytest.mark.parametrize("sampler", ["langevin", pytest.param("underdamped", marks=pytest.mark.slow),
+                                     pytest.param("sgd_momentum", marks=pytest.mark.slow), "mala"])
 def test_reproducible_across_thread_counts(sampler):
+    """One counter-based stream per walker: the same numbers on any number of threads (the
+    mechanism is shared by every sampler; Langevin and MALA run by default, all with -m slow)."""
     kw = dict(num_walkers=257, num_steps=300, step_size=0.01, box=BOX, periodic=True, seed=11,
               thin=10, temperature=0.5)
     old = numba.get_num_threads()

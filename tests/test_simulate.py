@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from slt import cli, figures, potentials as P, sampling
 
@@ -31,11 +32,17 @@ def test_simulate_quick(tmp_path, capsys, monkeypatch):
 def test_figure_runner_lists_and_runs(tmp_path, capsys):
     assert "singular_dynamics" in figures.discover()
     assert cli.main(["figures", "--list"]) == 0
-    assert "singular_dynamics" in capsys.readouterr().out
-    assert cli.main(["figures", "--quick", "--out", str(tmp_path), "singular_dynamics"]) == 0
-    assert (tmp_path / "singular_dynamics.png").exists()
-    assert (tmp_path / "singular_dynamics.npz").exists()
+    assert "singular_dynamics  (quick set)" in capsys.readouterr().out
+    assert cli.main(["figures", "--quick", "--out", str(tmp_path), "lattice_walk"]) == 0
+    assert (tmp_path / "lattice_walk.png").exists() and (tmp_path / "lattice_walk.npz").exists()
     assert cli.main(["figures", "no_such_figure"]) == 2
+
+
+@pytest.mark.slow
+def test_singular_dynamics_figure_quick(tmp_path):
+    """The figure on top of compare_masses (which test_simulate_quick covers): densities, layout."""
+    assert cli.main(["figures", "--quick", "--out", str(tmp_path), "singular_dynamics"]) == 0
+    assert (tmp_path / "singular_dynamics.png").exists() and (tmp_path / "singular_dynamics.npz").exists()
 
 
 def test_cli_usage(capsys):
