@@ -47,3 +47,24 @@ def test_network_llc_vs_exact_prints_progress_and_its_claims():
     out = _run("network_llc_vs_exact.py", timeout=1800)
     assert "[1/2]" in out and "[2/2]" in out
     assert all(": yes" in c for c in _claims(out)), out
+
+
+def _readme_blocks() -> list[str]:
+    text = (EXAMPLES.parent / "README.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def test_readme_tour_prints_what_the_readme_says(capsys):
+    """The tour's simulation block ends with a comment of what it prints: it must print that."""
+    blocks = [b for b in _readme_blocks() if "sampling.run(" in b and "\n# " in b]
+    assert blocks, "the README's tour has no simulation block with its printed output"
+    code, printed = blocks[0].rsplit("\n# ", 1)
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out.strip() == printed.strip()
+
+
+def test_readme_rlct_block_prints_what_the_readme_says(capsys):
+    block = next(b for b in _readme_blocks() if "deep_linear_network(" in b)
+    exec(compile(block, "README.md", "exec"), {})
+    expected = re.search(r"print\(res\.lam, res\.m\)\s+# (\S+ \S+)", block).group(1)
+    assert capsys.readouterr().out.strip() == expected
