@@ -25,9 +25,9 @@ One prepared run prints, and writes to ``--out``/``bench_gpu.json``:
 ``--device cpu --quick`` runs every code path above (peers excepted) in seconds; it is part of
 the test suite (``tests/test_bench_gpu.py``).
 
-GPU machine without network: peers install from wheels.  Here, ``python
-benchmarks/bench_gpu.py --prepare-wheels .whl`` downloads the peers and the dependencies the
-GPU image lacks (Python 3.12, manylinux); carry ``.whl`` and pass ``--wheels .whl`` there.
+GPU machine without network: ``--prepare-wheels .whl`` here downloads the peers and what the GPU
+image lacks (CPython 3.12); carry ``.whl``, install slt's part there (``pip install --no-deps
+--target /tmp/site .whl/{arviz,xarray_einstats,h5netcdf,platformdirs}*``, on PYTHONPATH), pass ``--wheels .whl``.
 
 Run: ``python benchmarks/bench_gpu.py [--device cuda] [--quick] [--skip-peers] [--out DIR]``, e.g.
 ``python benchmarks/bench_gpu.py --device cpu --quick --out /tmp/gpu`` (CPU, seconds).
@@ -272,7 +272,7 @@ def syncs_per_step(p: Problem, device: str, *, chains: int, draws: int, step: fl
 
 # ---- peers, each in its own virtual environment ----
 def peer_python(name: str, wheels: str | None, timeout: float) -> tuple[Path | None, str | None]:
-    """A venv for ``name`` under :data:`PEER_DIR` that sees this interpreter's packages (a
+    """A venv for ``name`` under :data:`PEER_DIR` that sees this interpreter's packages and pip (a
     ``.pth`` file) and the repository, with the peer installed; (python, None) or (None, why)."""
     if name == "canonical-interp" and sys.version_info < (3, 12):
         return None, f"canonical-interp 0.2.x needs Python >= 3.12 (this is {sys.version.split()[0]})"
@@ -280,7 +280,7 @@ def peer_python(name: str, wheels: str | None, timeout: float) -> tuple[Path | N
     py = env / "bin" / "python"
     try:
         if not py.exists():
-            venv.create(env, system_site_packages=True, with_pip=True)
+            venv.create(env, system_site_packages=True, with_pip=False)  # pip comes through the .pth
             purelib = next((env / "lib").glob("python*/site-packages"))
             paths = [*site.getsitepackages(), site.getusersitepackages(), str(ROOT)]
             (purelib / "_bench_gpu_parent.pth").write_text("\n".join(p for p in paths if os.path.isdir(p)) + "\n")
