@@ -552,7 +552,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--problems", nargs="+", default=["mlp", "cnn", "dln"], choices=["mlp", "cnn", "dln"])
     parser.add_argument("--large-burnin", type=int, default=None)
     parser.add_argument("--large-draws", type=int, default=None)
-    parser.add_argument("--large-seconds", type=float, default=150.0, help="sampling budget of section 2")
+    parser.add_argument("--large-seconds", type=float, default=120.0, help="sampling budget of section 2")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per peer install and per peer run")
     args = parser.parse_args(argv)
     args.mode = "quick" if args.quick else "full"
