@@ -22,7 +22,7 @@ def bench():
 
 @pytest.fixture(scope="module")
 def dln(bench):
-    """A deep linear network of 500k float32 parameters (widths 500-500-500-500) on the GPU."""
+    """A deep linear network of 750k float32 parameters (widths 500-500-500-500) on the GPU."""
     return bench.build_problem("dln", dict(kind="dln", widths=(500,) * 4, rank=20, n=20_000, batch=500), DEVICE)
 
 
