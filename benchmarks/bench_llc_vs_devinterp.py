@@ -136,7 +136,7 @@ def dln_accuracy(lrs: list[float], timeout: float, skip_devinterp: bool) -> dict
     import torch
 
     from slt.estimators import default_nbeta
-    from slt.nn.llc import dln_llc
+    from slt.nn.dln import dln_llc
     from slt.nn.models import gaussian_nll
 
     torch.set_num_threads(1)

@@ -19,7 +19,7 @@ def run(quick: bool, out: Path, source: str, data_dir: str | None = None, seed: 
 
     from slt.io import save_json, save_npz
     from slt.nn import data as D
-    from slt.nn.llc import llc_along_training
+    from slt.nn.trajectory import llc_along_training
     from slt.nn.models import small_cnn
 
     torch.set_num_threads(1)

@@ -15,7 +15,7 @@ def run(quick: bool, out: Path, hidden: int = 2, seed: int = 0) -> dict:
 
     from slt.io import save_json, save_npz
     from slt.nn.data import xor_data
-    from slt.nn.llc import llc_along_training
+    from slt.nn.trajectory import llc_along_training
     from slt.nn.models import xor_mlp
 
     torch.set_num_threads(1)

@@ -25,3 +25,24 @@ class DivergenceError(RuntimeError):
 
 class SLTWarning(UserWarning):
     """Warning category for diagnostics emitted by slt (collected in results too)."""
+
+
+def warn(message: str, category: type[Warning] = SLTWarning) -> None:
+    """Emit ``message`` pointing at the first caller outside the slt package (not at slt's own line).
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn("check this")
+    >>> caught[0].category.__name__
+    'SLTWarning'
+    """
+    import os
+    import sys
+    import warnings
+
+    root = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(root):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

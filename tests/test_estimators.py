@@ -26,8 +26,10 @@ from slt.estimators import (
     wbic,
     wbic_from_losses,
 )
-from slt.estimators.core import MIN_DRAWS
-from slt.estimators.llc import DEFAULTS, moving_rate, valley_curvature
+from slt.estimators.backend import RunSpec
+from slt.estimators.config import MIN_DRAWS, MALAOptions
+from slt.estimators.numba_backend import NumbaBackend
+from slt.estimators.tuning import BURNIN_STEPS, moving_rate, valley_curvature
 from slt.estimators.validation import cusp_reference, regression_cases
 
 QUASI = P.sum_of_monomials([1, 2])  # x² + y⁴: λ = 3/4, m = 1, quasi-homogeneous
@@ -244,16 +246,20 @@ def test_moving_rate_and_valley_curvature():
     where every level is accepted (origin of the cusp, a tiny step on a quadratic), under a tenth
     of it in the cusp's far valley at (1, 1), where ∇²V = [[18, −12], [−12, 8]] has eigenvalue 26:
     nβ·26·ε_k = 260, 65, 16, 4 for the four levels of ε = 1e-3 at nβ = 1e4."""
-    kappa = valley_curvature(P.harmonic([2.0, 5.0]), np.array([[0.3, -1.0], [2.0, 0.5]]), 10.0, 0.5)
+    harmonic = NumbaBackend(P.harmonic([2.0, 5.0]), 10.0)
+    kappa = valley_curvature(harmonic, np.array([[0.3, -1.0], [2.0, 0.5]]), 10.0, 0.5)
     np.testing.assert_allclose(kappa, 0.5 + 10.0 * 2.0, rtol=1e-6)
-    np.testing.assert_allclose(valley_curvature(X2Y2, np.array([[3.0, 0.0], [0.0, -2.0]]), 1e4, 1.0), 1.0)
+    np.testing.assert_allclose(valley_curvature(NumbaBackend(X2Y2, 1e4), np.array([[3.0, 0.0], [0.0, -2.0]]), 1e4,
+                                                1.0), 1.0)
     cfg = LLCConfig(nbeta=1e4, gamma=1.0, step_size=1e-3, num_chains=2, num_draws=8, num_burnin=0, thin=1,
                     sampler="mala", seed=0, step_levels=4)
     mean_step = 1e-3 * (1 + 1 / 4 + 1 / 16 + 1 / 64) / 4
-    rate = moving_rate(P.cusp(), np.zeros(2), np.array([[0.0, 0.0], [1.0, 1.0]]), cfg, seed=0)
+    rate = moving_rate(NumbaBackend(P.cusp(), 1e4), np.array([[0.0, 0.0], [1.0, 1.0]]), RunSpec(cfg, np.zeros(2)),
+                       seed=0)
     assert rate[0] > 0.9 * mean_step and rate[1] < 0.1 * mean_step
     tiny = LLCConfig(**{**cfg.__dict__, "step_size": 1e-6, "nbeta": 1.0})
-    flat = moving_rate(P.harmonic([1.0, 1.0]), np.zeros(2), np.array([[0.5, 0.5]]), tiny, seed=0)
+    flat = moving_rate(NumbaBackend(P.harmonic([1.0, 1.0]), 1.0), np.array([[0.5, 0.5]]), RunSpec(tiny, np.zeros(2)),
+                       seed=0)
     assert flat[0] == pytest.approx(1e-6 * (1 + 1 / 4 + 1 / 16 + 1 / 64) / 4, rel=1e-3)
 
 
@@ -283,7 +289,7 @@ def test_metric_fills_the_arms_of_a_crossing():
     exact = exact_tempered_expectation(case.empirical, case.nbeta, gamma=0.01, center=w)
     kw = dict(nbeta=case.nbeta, gamma=0.01, step_size=0.1, num_burnin=20_000, num_draws=500, thin=40, seed=2)
     res = quiet(estimate_llc, case.model, w, **kw)
-    assert res.config.metric == DEFAULTS["metric"] > 0
+    assert res.config.metric == MALAOptions().metric > 0
     assert abs(res.mean - exact) < 3 * res.se
     iso = quiet(estimate_llc, case.model, w, metric=0.0, **kw)
     assert iso.mean < exact - 3 * iso.se
@@ -372,8 +378,10 @@ def test_errors_divergence_and_bad_arguments():
         estimate_llc(QUASI, nbeta=1e4, step_size=10.0, sampler="sgld", num_draws=10, num_burnin=0, seed=0)
     with pytest.raises(ValueError, match="nbeta is required"):
         estimate_llc(QUASI, seed=0)
-    with pytest.raises(ValueError, match="unknown sampler"):
+    with pytest.raises(ValueError, match="not available for"):
         estimate_llc(QUASI, nbeta=1e4, step_size=1e-4, sampler="hmc")
+    with pytest.raises(ValueError, match="unknown sampler"):
+        estimate_llc(QUASI, nbeta=1e4, step_size=1e-4, sampler="nuts")
     with pytest.raises(ValueError, match="step_size"):
         estimate_llc(QUASI, nbeta=1e4, step_size="big")
     with pytest.raises(ValueError, match="w_star"):
@@ -474,8 +482,8 @@ def test_auto_burnin_rule():
     """5/(γε) steps (variance of a localization-only OU mode within 1%), floor, cap with a warning, thin."""
     assert auto_burnin(1e-4, 1.0) == (50_000, ())
     assert auto_burnin(1e-4, 1.0, thin=7)[0] == 50_001  # rounded up to a multiple of thin
-    assert auto_burnin(1e-2, 1.0) == (DEFAULTS["num_burnin"], ())  # never below the fixed default
-    assert auto_burnin(1e-3, 0.0) == (DEFAULTS["num_burnin"], ())  # no localization: no such mode
+    assert auto_burnin(1e-2, 1.0) == (BURNIN_STEPS, ())  # never below the fixed default
+    assert auto_burnin(1e-3, 0.0) == (BURNIN_STEPS, ())  # no localization: no such mode
     capped, notes = auto_burnin(1e-7, 1.0)
     assert capped == 200_000 and "num_burnin" in notes[0]
 
@@ -487,7 +495,7 @@ def test_default_burnin_lets_the_flat_valleys_relax():
     steps: with the metric the chains also move faster along the axes, where the cross-section
     stiffens and isotropic proposals are rejected.)"""
     kw = dict(nbeta=1e5, step_size=1e-4, seed=0, exact=False, thin=5, metric=0.0)
-    exact = exact_tempered_expectation(X2Y2, 1e5, gamma=DEFAULTS["gamma"])
+    exact = exact_tempered_expectation(X2Y2, 1e5, gamma=1.0)
     res = quiet(estimate_llc, X2Y2, **kw)
     first = res.info["burnin_rounds"][0]["steps"]
     assert first == auto_burnin(1e-4 * (1 + 1 / 4 + 1 / 16 + 1 / 64) / 4, 1.0)[0] == 150_589
@@ -504,5 +512,5 @@ def test_default_thin_spans_the_burnin():
     relax = auto_burnin(1e-3 * (1 + 1 / 4 + 1 / 16 + 1 / 64) / 4, 1.0)[0]  # 15,059 steps
     assert res.config.num_burnin >= relax
     assert res.config.thin == max(math.ceil(relax / 100), math.ceil(res.config.num_burnin / 100)) >= 151
-    assert quiet(estimate_llc, QUASI, num_burnin=1000, **kw).config.thin == DEFAULTS["thin"]
+    assert quiet(estimate_llc, QUASI, num_burnin=1000, **kw).config.thin == 5
     assert quiet(estimate_llc, QUASI, thin=3, **kw).config.thin == 3

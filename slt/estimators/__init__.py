@@ -1,22 +1,26 @@
 """Learning coefficients and free energies by sampling, validated against exact values.
 
-- :mod:`slt.estimators.core`: the pure-array math shared with the torch bridge
-  (:class:`LLCConfig`, :class:`LLCResult`, :func:`llc_from_traces`,
-  :func:`richardson_extrapolate`, :func:`wbic_from_losses`, :func:`ti_from_means`).
-- :mod:`slt.estimators.llc`: :func:`estimate_llc` and :func:`calibrate` on the numba samplers.
-- :mod:`slt.estimators.exact`: the exact values by quadrature
-  (:func:`exact_tempered_expectation`, :func:`exact_free_energy`, improper posteriors).
-- :mod:`slt.estimators.free_energy`: :func:`wbic`, :func:`free_energy` and fits of λ.
+One estimator, two backends:
+
+- :mod:`slt.estimators.config`, :mod:`slt.estimators.results`: the settings record
+  (:class:`LLCConfig`, the samplers' options, the problem's defaults) and the result types
+  (:class:`LLCResult`, :class:`FreeEnergyResult`, :class:`Fluctuation`).
+- :mod:`slt.estimators.backend`: the interface a backend implements.
+- :mod:`slt.estimators.llc`, :mod:`slt.estimators.tuning`, :mod:`slt.estimators.free_energy`:
+  the one orchestration, its step and burn-in rules, WBIC and thermodynamic integration.
+- :mod:`slt.estimators.core`: the pure-array formulas (λ̂, Richardson, ν̂, WBIC, TI).
+- :mod:`slt.estimators.numba_backend`: the numba backend and the doors for potentials and toy
+  models (:func:`estimate_llc`, :func:`calibrate`, :func:`wbic`, :func:`free_energy`); the torch
+  doors are in :mod:`slt.nn`.
+- :mod:`slt.estimators.exact`: exact values by quadrature.
 """
+from slt.estimators.config import LLCConfig, default_settings, sampler_options
 from slt.estimators.core import (
-    Fluctuation,
-    LLCConfig,
-    LLCResult,
     default_nbeta,
     fine_config,
-    singular_fluctuation,
     llc_from_traces,
     richardson_extrapolate,
+    singular_fluctuation,
     ti_from_means,
     wbic_from_losses,
 )
@@ -27,8 +31,10 @@ from slt.estimators.exact import (
     exact_tempered_expectation,
     tempered_quadrature,
 )
-from slt.estimators.free_energy import FreeEnergyResult, LambdaFit, fit_lambda, free_energy, tempered_mean_loss, wbic
-from slt.estimators.llc import Calibration, auto_burnin, calibrate, estimate_llc
+from slt.estimators.free_energy import LambdaFit, fit_lambda
+from slt.estimators.numba_backend import calibrate, estimate_llc, free_energy, wbic
+from slt.estimators.results import Fluctuation, FreeEnergyResult, LLCResult
+from slt.estimators.tuning import Calibration, auto_burnin
 
 __all__ = [
     "Fluctuation",
@@ -36,6 +42,8 @@ __all__ = [
     "LLCConfig",
     "LLCResult",
     "default_nbeta",
+    "default_settings",
+    "sampler_options",
     "llc_from_traces",
     "fine_config",
     "richardson_extrapolate",
@@ -54,6 +62,5 @@ __all__ = [
     "LambdaFit",
     "fit_lambda",
     "free_energy",
-    "tempered_mean_loss",
     "wbic",
 ]

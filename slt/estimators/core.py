@@ -1,7 +1,6 @@
-"""The shared estimator math: configuration, result type and pure-array formulas.
+"""The estimator's pure-array formulas: λ̂ and its diagnostics, Richardson, ν̂, WBIC and TI.
 
-Everything here takes numpy arrays of losses, so the numba path (:mod:`slt.estimators`)
-and the torch path (:mod:`slt.nn.llc`) share one implementation of each formula.
+Everything here takes numpy arrays of losses, whichever backend produced them.
 
 References
 ----------
@@ -16,14 +15,15 @@ integration).
 from __future__ import annotations
 
 import math
-import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
 
 from slt import diagnostics
-from slt.errors import SLTWarning
+from slt.errors import warn
+from slt.estimators.config import MIN_DRAWS, LLCConfig
+from slt.estimators.results import Fluctuation, LLCResult
 
 __all__ = [
     "LLCConfig",
@@ -40,7 +40,6 @@ __all__ = [
     "MIN_DRAWS",
 ]
 
-MIN_DRAWS = 8  # draws per chain the diagnostics need (split R-hat halves, trend-test windows of >= 4)
 FLUCTUATION_POINTS = 1024  # samples whose per-draw losses give the singular fluctuation ν̂
 FLUCTUATION_DRAWS = 200  # draws per chain at most at which they are evaluated (evenly spread)
 
@@ -50,95 +49,6 @@ def default_nbeta(n: int) -> float:
     if isinstance(n, bool) or int(n) != n or n < 2:
         raise ValueError(f"n must be an integer >= 2 for nbeta = n/log n, got {n!r}")
     return float(n) / math.log(n)
-
-
-@dataclass(frozen=True)
-class LLCConfig:
-    """Hyperparameters of one LLC run, shared by the numba and torch paths.
-
-    Attributes
-    ----------
-    nbeta : nβ, the inverse temperature times the number of samples.
-    gamma : localization strength γ of the term (γ/2)|w − w*|².
-    step_size : SGLD step ε (update Δw = (ε/2)(−nβ∇L − γ(w − w*)) + N(0, ε)); for
-        "mala" the same ε is the variance of the Langevin proposal (dt = ε/2).
-    num_chains, num_draws, num_burnin, thin : ensemble size, recorded draws per chain,
-        discarded steps, and steps per recorded draw.
-    sampler : "sgld" or "mala" (numba path), or a torch sampler name.
-    seed : int or None.
-    batch_size : minibatch rows per step (None: full batch).
-    step_levels : "mala" only: each step uses ε·4^(−k), k uniform in {0, …, step_levels − 1}
-        (see :func:`slt.sampling.kernels.mala_step`); 1 is plain MALA.
-    metric : "mala" only: c > 0 scales the step along coordinate d by min(1, c/(dt |∂²U/∂w_d²|))
-        at the chain's position, a diagonal position-dependent metric (0: isotropic steps).
-    """
-
-    nbeta: float
-    gamma: float
-    step_size: float
-    num_chains: int
-    num_draws: int
-    num_burnin: int
-    thin: int
-    sampler: str
-    seed: int | None
-    batch_size: int | None = None
-    step_levels: int = 1
-    metric: float = 0.0
-
-    def __post_init__(self):
-        for name in ("nbeta", "step_size"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v) or v <= 0:
-                raise ValueError(f"{name} must be a positive finite number, got {v!r}")
-        if not isinstance(self.gamma, (int, float, np.floating, np.integer)) or not math.isfinite(self.gamma) or self.gamma < 0:
-            raise ValueError(f"gamma must be a finite number >= 0, got {self.gamma!r}")
-        for name, lo in (("num_chains", 1), ("num_draws", 1), ("num_burnin", 0), ("thin", 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-                raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-        if self.batch_size is not None and (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1):
-            raise ValueError(f"batch_size must be None or an integer >= 1, got {self.batch_size!r}")
-        if isinstance(self.step_levels, bool) or not isinstance(self.step_levels, (int, np.integer)) or self.step_levels < 1:
-            raise ValueError(f"step_levels must be an integer >= 1, got {self.step_levels!r}")
-        if not isinstance(self.metric, (int, float, np.floating, np.integer)) or not math.isfinite(self.metric) or self.metric < 0:
-            raise ValueError(f"metric must be a finite number >= 0 (0: off), got {self.metric!r}")
-
-    @property
-    def total_steps(self) -> int:
-        """Steps per chain: burn-in plus draws × thin."""
-        return self.num_burnin + self.num_draws * self.thin
-
-
-@dataclass(frozen=True)
-class Fluctuation:
-    """The singular fluctuation ν(β) estimated from the draws, and the data term of λ̂.
-
-    Over data sets the estimator has mean E[λ̂] = λ_β − β ν(β) + o(1), with λ_β its population
-    value at nβ (→ λ as nβ → ∞): nβ (E_w[L_n] − L_n(w₀)) is nβ times the Gibbs training error,
-    whose expectation is L(w₀) + (λ/β − ν(β))/n (Watanabe 2009, §6.3). A regular model has
-    ν = d/2 = λ, so λ̂ sits about βλ low at β = 1/log n (11% at n = 10⁴, 7% at 10⁶), and
-    exactly d/2 − βχ²_d/2 for a linear-Gaussian one. ``corrected`` adds β ν̂ back.
-
-    Attributes
-    ----------
-    nu : ν̂ = (β/2) V_n, V_n = Σ_i Var_w[ℓ_i(w)] the functional variance of WAIC (Watanabe 2010),
-        over ``points`` of the ``n`` samples (scaled by n/points).
-    se : its standard error (spread of the chains' own estimates, plus the subsample's share).
-    beta : β = nβ/n.
-    points, n : samples used, and the data set's size.
-    """
-
-    nu: float
-    se: float
-    beta: float
-    points: int
-    n: int
-
-    @property
-    def correction(self) -> float:
-        """β ν̂, the expected data term that :attr:`LLCResult.corrected` adds back."""
-        return self.beta * self.nu
 
 
 def fluctuation_subset(size: int, count: int) -> np.ndarray:
@@ -181,95 +91,9 @@ def singular_fluctuation(sums: np.ndarray, squares: np.ndarray, count: int, *, n
     return Fluctuation(nu=nu, se=math.sqrt(var_chains + var_subset), beta=float(beta), points=int(m), n=int(n))
 
 
-@dataclass(frozen=True)
-class LLCResult:
-    """A local learning coefficient estimate with its traces and diagnostics.
-
-    Attributes
-    ----------
-    mean : λ̂ = nβ (E[L] − L(w*)), averaged over chains and draws.
-    std : standard deviation of the per-chain estimates.
-    se : Monte Carlo standard error of ``mean``: nβ · sd(L) / sqrt(ESS_mean).
-    per_chain : (chains,) λ̂ of each chain.
-    loss_traces : (chains, draws) recorded losses L(w) after burn-in.
-    init_loss : L(w*).
-    config : the :class:`LLCConfig` used.
-    rhat, ess : split R-hat and bulk ESS of the loss traces.
-    acceptance : mean MALA acceptance rate (for SGLD: that of a MALA step of the same size
-        started from the recorded draws, an estimate of the discretization error), or None.
-    exact : the value the estimator converges to (e.g. exact tempered expectation), if known.
-    warnings : diagnostic messages (also emitted once as :class:`slt.errors.SLTWarning`).
-    fluctuation : the singular fluctuation ν̂ and the data term β ν̂ (:class:`Fluctuation`), when
-        per-sample losses were recorded; :attr:`corrected` is then λ̂ + β ν̂.
-    """
-
-    mean: float
-    std: float
-    se: float
-    per_chain: np.ndarray
-    loss_traces: np.ndarray
-    init_loss: float
-    config: LLCConfig
-    rhat: float
-    ess: float
-    acceptance: float | None = None
-    exact: float | None = None
-    warnings: tuple[str, ...] = ()
-    info: dict = field(default_factory=dict, compare=False, repr=False)
-    fluctuation: Fluctuation | None = None
-
-    @property
-    def nbeta(self) -> float:
-        return self.config.nbeta
-
-    @property
-    def gamma(self) -> float:
-        return self.config.gamma
-
-    @property
-    def llc_traces(self) -> np.ndarray:
-        """(chains, draws) per-draw values nβ (L(w) − L(w*))."""
-        return self.config.nbeta * (self.loss_traces - self.init_loss)
-
-    def to_inference_data(self):
-        """Loss and per-draw LLC traces as an ArviZ ``InferenceData`` (posterior group)."""
-        import arviz as az
-
-        return az.from_dict(posterior={"loss": self.loss_traces, "llc": self.llc_traces},
-                            attrs={"init_loss": self.init_loss, "nbeta": self.nbeta, "gamma": self.gamma})
-
-    @property
-    def corrected(self) -> float | None:
-        """λ̂ + β ν̂: the estimate with its expected data term added back (see :class:`Fluctuation`)."""
-        return None if self.fluctuation is None else self.mean + self.fluctuation.correction
-
-    @property
-    def corrected_se(self) -> float | None:
-        """se of :attr:`corrected`: √(se² + (β se_ν)²)."""
-        f = self.fluctuation
-        return None if f is None else math.hypot(self.se, f.beta * f.se)
-
-    def with_exact(self, exact: float | None) -> "LLCResult":
-        """A copy with ``exact`` filled in."""
-        return replace(self, exact=None if exact is None else float(exact))
-
-    def summary(self) -> str:
-        """One line: estimate ± se, exact value and diagnostics."""
-        s = f"λ̂ = {self.mean:.4f} ± {self.se:.4f} (std over chains {self.std:.4f})"
-        if self.exact is not None:
-            s += f", exact {self.exact:.4f}"
-        s += f", R-hat {self.rhat:.3f}, ESS {self.ess:.0f}"
-        if self.acceptance is not None:
-            s += f", acceptance {self.acceptance:.2f}"
-        if self.fluctuation is not None:
-            s += (f"; ν̂ = {self.fluctuation.nu:.4f} ± {self.fluctuation.se:.4f}, "
-                  f"λ̂ + βν̂ = {self.corrected:.4f} ± {self.corrected_se:.4f}")
-        return s
-
-
 def _emit(messages: Sequence[str]) -> None:
     for msg in messages:
-        warnings.warn(msg, SLTWarning, stacklevel=3)
+        warn(msg)
 
 
 def llc_from_traces(loss_traces: np.ndarray, init_loss: float, config: LLCConfig, *,

@@ -21,7 +21,7 @@ from slt import potentials as P
 from slt.errors import SLTWarning
 from slt.estimators.core import default_nbeta
 from slt.estimators.exact import exact_tempered_expectation
-from slt.estimators.llc import DEFAULTS, estimate_llc
+from slt.estimators.numba_backend import DEFAULT_GAMMA, estimate_llc
 from slt.models import Regression
 
 __all__ = ["Case", "cusp_reference", "potential_cases", "regression_cases", "rrr_case", "run_case", "DEVINTERP"]
@@ -43,7 +43,7 @@ class Case:
     lam: float
     m: int | None
     nbeta: float
-    gamma: float = DEFAULTS["gamma"]
+    gamma: float = DEFAULT_GAMMA
     population: P.Potential | None = None
     empirical: P.Potential | None = None
     devinterp: float | None = None

@@ -1,7 +1,16 @@
-"""Torch bridge: LLC and free-energy estimators on torch networks, all chains at once.
+"""Torch bridge: the estimators on torch networks (all chains at once), and network tools.
 
 The only package of slt that imports torch (an optional extra: ``pip install slt[torch]``).
-"""
-from slt.nn.llc import estimate_llc, free_energy, llc_trajectory, llc_vs_gamma, wbic
 
-__all__ = ["estimate_llc", "free_energy", "llc_trajectory", "llc_vs_gamma", "wbic"]
+- :mod:`slt.nn.llc`: :func:`estimate_llc`, :func:`wbic`, :func:`free_energy`, :func:`llc_vs_gamma`
+  (doors to the one estimator of :mod:`slt.estimators`, on :class:`slt.nn.backend.TorchBackend`);
+- :mod:`slt.nn.trajectory`: :func:`llc_trajectory`, :func:`llc_along_training` (checkpoints);
+- :mod:`slt.nn.dln`: deep linear networks against Aoyagi's exact λ;
+- :mod:`slt.nn.flat`, :mod:`slt.nn.backend`, :mod:`slt.nn.sgmcmc`: flat parameters, the backend,
+  the samplers; :mod:`slt.nn.models`, :mod:`slt.nn.data`, :mod:`slt.nn.hessian`,
+  :mod:`slt.nn.landscape`: networks, data, Hessian spectra and loss landscapes.
+"""
+from slt.nn.llc import estimate_llc, free_energy, llc_vs_gamma, wbic
+from slt.nn.trajectory import llc_along_training, llc_trajectory
+
+__all__ = ["estimate_llc", "free_energy", "llc_along_training", "llc_trajectory", "llc_vs_gamma", "wbic"]

@@ -31,7 +31,7 @@ from torch import nn
 from torch.func import grad, jvp
 
 from slt.nn.data import as_tensors
-from slt.nn.llc import FlatNetwork
+from slt.nn.flat import FlatNetwork
 
 __all__ = [
     "DEFAULT_RTOL",

@@ -25,10 +25,10 @@ Kernels
   directions whose gradient is below one unit of the potential get plain SGLD steps; a tiny δ
   would make the first steps from a minimum (where ∇U ≈ 0) explode.
 
-HMC (:func:`hmc_step`, and MALA, its one-leapfrog case) is not a stochastic-gradient kernel:
-it needs the full-batch U and ∇U along its trajectory, so it takes a ``potential`` callable
-instead of a gradient.  It is exact (no step-size bias), the reference the SG-MCMC kernels are
-checked against on a network.
+MALA (:func:`mala_step`, with step levels and the per-coordinate metric, the same algorithm as
+the numba kernel :func:`slt.sampling.kernels.mala_step`) and HMC (:func:`hmc_step`) are not
+stochastic-gradient kernels: they need the full-batch U and ∇U, so they take a ``potential``
+callable instead of a gradient.  They are exact (no step-size bias).
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["SAMPLERS", "SGMCMCState", "MetropolisState", "StepAdapter", "init", "step", "hmc_step"]
+from slt.estimators.tuning import StepAdapter
+
+__all__ = ["SAMPLERS", "SGMCMCState", "MetropolisState", "StepAdapter", "init", "step", "hmc_step", "mala_step"]
+
+MIN_STEP_FACTOR = 1e-12  # the metric's smallest per-coordinate factor (as the numba kernel)
 
 
 class SGMCMCState(NamedTuple):
@@ -115,6 +119,54 @@ class MetropolisState(NamedTuple):
     loss: torch.Tensor
     accepted: torch.Tensor
     accept_prob: torch.Tensor | None = None  # min(1, α) of the last proposal, per chain
+    factors: torch.Tensor | None = None  # MALA's per-coordinate step factors at ``w`` (metric on)
+
+
+def metric_factors(hdiag: torch.Tensor, dt: float, nbeta: float, gamma: float, metric: float) -> torch.Tensor:
+    """f_d = min(1, c/(dt |nβ ∂²L/∂w_d² + γ|)), at least MIN_STEP_FACTOR: MALA's per-coordinate
+    step factors from the Hessian diagonal of L (c = ``metric`` > 0, dt = ε/2)."""
+    curv = (nbeta * hdiag + gamma).abs() * dt
+    return torch.where(curv > metric, (metric / curv).clamp(min=MIN_STEP_FACTOR), torch.ones_like(curv))
+
+
+def mala_step(
+    state: MetropolisState,
+    potential,
+    factors,
+    noise: torch.Tensor,
+    uniform: torch.Tensor,
+    level: torch.Tensor,
+    step_size: float,
+) -> MetropolisState:
+    """One MALA step of every chain (Roberts & Tweedie 1996) with step levels and a diagonal metric.
+
+    dt = (ε/2)·4^(−k) with k = ``level`` (chains,), drawn independently of the state; f = the
+    per-coordinate factors (``factors(W)``, None for isotropic steps, computed at the base dt);
+    proposal y = x − dt f_x ∇U(x) + √(2 dt f_x) ξ, accepted when log u < −(U(y) − U(x)) +
+    Σ_d [a_d²/f_x,d − b_d²/f_y,d]/(4dt) + ½ Σ_d log(f_x,d/f_y,d), with a = y − x + dt f_x ∇U(x),
+    b = x − y + dt f_y ∇U(y) (Girolami & Calderhead 2011, a position-dependent diagonal metric;
+    exact under the Metropolis step). ``potential(W) -> (U, ∇U, L)`` per chain (full batch).
+    """
+    x, gx = state.w, state.grad
+    dt = (0.5 * step_size) * torch.pow(0.25, level.to(x.dtype)).unsqueeze(1)
+    fx = state.factors if state.factors is not None else torch.ones_like(x)
+    y = x - dt * fx * gx + (2.0 * dt * fx).sqrt() * noise
+    u_y, g_y, loss_y = potential(y)
+    fy = factors(y) if factors is not None else torch.ones_like(y)
+    a = y - x + dt * fx * gx
+    b = x - y + dt * fy * g_y
+    log_q = ((a * a / fx - b * b / fy) / (4.0 * dt)).sum(dim=1)
+    if factors is not None:
+        log_q = log_q + 0.5 * torch.log(fx / fy).sum(dim=1)
+    log_alpha = state.u - u_y + log_q
+    acc = torch.log(uniform) < log_alpha
+    m = acc.unsqueeze(1)
+    return MetropolisState(
+        torch.where(m, y, x), torch.where(acc, u_y, state.u), torch.where(m, g_y, gx),
+        torch.where(acc, loss_y, state.loss), state.accepted + acc.to(state.accepted.dtype),
+        torch.nan_to_num(log_alpha, nan=-torch.inf).clamp(max=0.0).exp(),
+        None if factors is None else torch.where(m, fy, fx),
+    )
 
 
 def hmc_step(
@@ -150,38 +202,3 @@ def hmc_step(
         torch.where(acc, loss_y, state.loss), state.accepted + acc.to(state.accepted.dtype),
         torch.nan_to_num(log_alpha, nan=-torch.inf).clamp(max=0.0).exp(),
     )
-
-
-class StepAdapter:
-    """Dual averaging of the step size towards a target acceptance (Hoffman & Gelman 2014, Alg. 5;
-    Nesterov 2009), on the leapfrog step x = log √ε:
-
-        H̄_t = (1 − 1/(t + t₀)) H̄_{t−1} + (δ − a_t)/(t + t₀),   x_t = μ − (√t/γ) H̄_t,
-        x̄_t = t^(−κ) x_t + (1 − t^(−κ)) x̄_{t−1},
-
-    μ = log(10 √ε₀), γ = 0.05, t₀ = 10, κ = 0.75, ``a_t`` the mean acceptance probability of the
-    chains. :attr:`step` is the step to use next (during burn-in), :attr:`final` the averaged one
-    (after burn-in; the Markov chain is then homogeneous and exact).
-    """
-
-    def __init__(self, step_size: float, target: float, *, gamma: float = 0.05, t0: float = 10.0, kappa: float = 0.75):
-        self.mu = math.log(10.0 * step_size**0.5)
-        self.target, self.gamma, self.t0, self.kappa = target, gamma, t0, kappa
-        self.t, self.h_bar, self.x, self.x_bar = 0, 0.0, math.log(step_size**0.5), 0.0
-
-    def update(self, accept_prob: float) -> None:
-        """Record the acceptance probability of the last step."""
-        self.t += 1
-        t = self.t
-        self.h_bar += ((self.target - accept_prob) - self.h_bar) / (t + self.t0)
-        self.x = self.mu - math.sqrt(t) / self.gamma * self.h_bar
-        weight = t ** (-self.kappa)
-        self.x_bar = weight * self.x + (1.0 - weight) * self.x_bar
-
-    @property
-    def step(self) -> float:
-        return math.exp(2.0 * self.x)
-
-    @property
-    def final(self) -> float:
-        return math.exp(2.0 * (self.x_bar if self.t else self.x))

@@ -1,0 +1,138 @@
+"""The backend interface: the few questions the one estimator asks of a sampler engine.
+
+The estimator (:mod:`slt.estimators.llc`, :mod:`slt.estimators.free_energy`) owns every
+procedure: resolve nβ, γ and w*, choose the step, burn in, sample, thin, extrapolate, ν̂,
+diagnostics and the result. A backend only evaluates and runs:
+
+- :class:`slt.sampling.backend.NumbaBackend`: potentials and toy models (``Regression``);
+- :class:`slt.nn.backend.TorchBackend`: any ``torch.nn.Module``, CPU or GPU.
+
+Positions that a backend returns (``Chains.positions``) are its own arrays (numpy or torch):
+the estimator only hands them back to the same backend, or reads them with ``np.asarray`` for
+small problems.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from slt.estimators.config import LLCConfig
+
+__all__ = ["Backend", "NoteBook", "RunSpec", "Chains", "Probe"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to sample: exp(−nβ L(w) − (γ/2)‖w − center‖²) with one sampler at step ε.
+
+    ``adapt_acceptance``: adapt ε during this run to that mean acceptance (HMC's dual averaging,
+    :class:`slt.estimators.tuning.StepAdapter`); the run then reports the final step.
+    """
+
+    config: LLCConfig
+    center: Any
+    adapt_acceptance: float | None = None
+
+    @property
+    def sampler(self) -> str:
+        return self.config.sampler
+
+    @property
+    def step_size(self) -> float:
+        return self.config.step_size
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Call ``fn(positions, draw)`` at every ``every``-th recorded draw (positions: (chains, d),
+    the backend's own array), e.g. to accumulate per-sample losses without storing the draws."""
+
+    every: int
+    fn: Callable[[Any, int], None]
+
+
+@dataclass(frozen=True)
+class Chains:
+    """What one run returns.
+
+    positions : (chains, d) final positions (the backend's array type).
+    loss_traces : (chains, draws) L(w) at the recorded draws (the loss, not the tempered U).
+    distance_traces : (chains, draws) ‖w − center‖² at the same draws.
+    acceptance : mean acceptance rate of a Metropolis-adjusted sampler, else None.
+    step_size : the step at the end of the run (differs from the spec's when adapted).
+    """
+
+    positions: Any
+    loss_traces: np.ndarray
+    distance_traces: np.ndarray
+    acceptance: float | None
+    step_size: float
+
+
+class Backend(Protocol):
+    """The questions the estimator asks (see the module docstring)."""
+
+    dim: int  # sampled coordinates
+    n: int | None  # samples in the data set (None: a potential)
+    name: str
+    samplers: tuple[str, ...]  # sampler names this backend runs
+
+    def loss(self, w: Any) -> float:
+        """Full-batch L(w) at one point."""
+
+    def start(self, center: Any, num_chains: int, nbeta: float, gamma: float) -> Any:
+        """Initial positions (chains, d) around ``center``."""
+
+    def run(self, spec: RunSpec, init: Any, *, num_steps: int, thin: int, seed: int | None,
+            progress: bool = False, probe: Probe | None = None, skip: int = 0) -> Chains:
+        """``num_steps`` steps from ``init``, recording every ``thin``-th after the first ``skip``
+        (a multiple of ``thin``); raises DivergenceError naming chain and step."""
+
+    def mala_acceptance(self, points: Any, spec: RunSpec, seed: int | None) -> np.ndarray:
+        """(chains, k) MH acceptance probability of one MALA proposal (step ε, spec's metric) from
+        each of ``points`` (chains, k, d), full batch."""
+
+    def step_factors(self, points: Any, spec: RunSpec) -> np.ndarray:
+        """(chains, d) MALA's per-coordinate step factors min(1, c/(dt|∂²U/∂w_d²|)) at points."""
+
+    def hessians(self, points: Any) -> np.ndarray:
+        """(chains, d, d) Hessian of the sampled loss (small problems only)."""
+
+    def top_curvature(self, points: Any, seed: int | None) -> float:
+        """Largest |eigenvalue| of ∇²L over the points (chains, d)."""
+
+    def per_sample_losses(self, points: Any, rows: np.ndarray) -> np.ndarray | None:
+        """(chains, m) per-sample losses ℓ_i(w) at points for samples ``rows``; None without data."""
+
+    supports_metric: bool  # whether MALA's metric (the exact Hessian diagonal) is available
+
+    def info(self) -> dict:
+        """Facts for ``LLCResult.info`` (e.g. n, dim, device, whether chains ran vectorized)."""
+
+    def notes(self) -> tuple[str, ...]:
+        """What the backend changed on its own and the user should know (e.g. a fallback path)."""
+
+    def note(self, message: str) -> None:
+        """Record a note for the current estimate (see :class:`NoteBook`)."""
+
+    def clear_notes(self) -> None:
+        """Forget the notes of an earlier estimate."""
+
+
+class NoteBook:
+    """The notes part of a backend: messages for the result's warnings, each kept once."""
+
+    def __init__(self) -> None:
+        self._notes: list[str] = []
+
+    def note(self, message: str) -> None:
+        if message not in self._notes:
+            self._notes.append(message)
+
+    def notes(self) -> tuple[str, ...]:
+        return tuple(self._notes)
+
+    def clear_notes(self) -> None:
+        self._notes.clear()

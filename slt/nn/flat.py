@@ -1,0 +1,158 @@
+"""A torch module seen as a function of one flat parameter vector, evaluated for many chains at once.
+
+- :class:`FlatNetwork`: ``loss(w, x, y) = loss_fn(functional_call(model, unflatten(w), x), y)``.
+- :class:`ChainEvaluator`: loss and gradient of every chain together (``torch.func.vmap`` over
+  the chain axis, or a loop when vmap cannot handle the module).
+- :class:`Batches`: per-chain minibatch indices, each chain its own permutation.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+
+from slt.nn.models import generator
+
+__all__ = ["LossFn", "pick_device", "FlatNetwork", "ChainEvaluator", "Batches"]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def pick_device(device: torch.device | str | None) -> torch.device:
+    """``device`` or, when None, CUDA if available and the CPU otherwise."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class FlatNetwork:
+    """A (copied, eval-mode) module seen as a function of one flat parameter vector.
+
+    ``loss(w, x, y) = loss_fn(functional_call(model, unflatten(w), x), y)``; buffers and
+    parameters with ``requires_grad=False`` stay fixed.
+
+    >>> net = FlatNetwork(nn.Linear(2, 1), nn.functional.mse_loss, torch.device("cpu"))
+    >>> net.dim
+    3
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn, device: torch.device, dtype: torch.dtype | None = None):
+        self.model = copy.deepcopy(model).to(device=device, dtype=dtype).eval()
+        named = [(k, p) for k, p in self.model.named_parameters() if p.requires_grad]
+        if not named:
+            raise ValueError("model has no trainable parameters")
+        self.names = [k for k, _ in named]
+        self.shapes = [p.shape for _, p in named]
+        self.numels = [p.numel() for _, p in named]
+        self.fixed = {k: p.detach() for k, p in self.model.named_parameters() if not p.requires_grad}
+        self.fixed.update(dict(self.model.named_buffers()))
+        self.w0 = torch.cat([p.detach().reshape(-1) for _, p in named])
+        self.loss_fn = loss_fn
+
+    @property
+    def dim(self) -> int:
+        return self.w0.numel()
+
+    def unflatten(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Parameter dict (plus the fixed tensors) for ``functional_call``."""
+        params = {k: t.view(s) for k, t, s in zip(self.names, w.split(self.numels), self.shapes)}
+        params.update(self.fixed)
+        return params
+
+    def loss(self, w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(functional_call(self.model, self.unflatten(w), (x,)), y)
+
+    def full_loss(self, w: torch.Tensor, X: torch.Tensor, y: torch.Tensor, chunk: int = 8192) -> float:
+        """L_n(w) over the whole dataset (in chunks; ``loss_fn`` must be a mean)."""
+        n = X.shape[0]
+        with torch.no_grad():
+            total = sum(
+                float(self.loss(w, X[i : i + chunk], y[i : i + chunk])) * min(chunk, n - i) for i in range(0, n, chunk)
+            )
+        return total / n
+
+    def top_curvature(
+        self, w: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, iters: int = 30, seed=None, max_points: int = 4096
+    ) -> float:
+        """Largest Hessian eigenvalue (in absolute value) of L_n at ``w`` by power iteration on
+        Hessian-vector products (double backward); data subsampled to ``max_points``."""
+        x, t = X[:max_points], y[:max_points]
+        w = w.detach().requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(self.loss(w, x, t), w, create_graph=True)
+        g = generator(seed, w.device)
+        v = torch.randn(w.shape, generator=g, dtype=w.dtype, device=w.device)
+        v /= v.norm()
+        eig = 0.0
+        for _ in range(iters):
+            (hv,) = torch.autograd.grad(grad, w, grad_outputs=v, retain_graph=True, allow_unused=True)
+            if hv is None:
+                break
+            eig = float(v @ hv)
+            norm = hv.norm()
+            if not torch.isfinite(norm) or norm == 0:
+                break
+            v = hv / norm
+        return abs(eig)
+
+
+class Batches:
+    """Per-chain minibatch indices: every chain walks its own random permutation of the data
+    (epochs without replacement); ``None`` for full-batch runs."""
+
+    def __init__(self, n: int, batch_size: int | None, chains: int, gen: torch.Generator, device: torch.device):
+        self.n, self.chains, self.gen, self.device = n, chains, gen, device
+        self.size = None if batch_size is None or batch_size >= n else int(batch_size)
+        self.perm: torch.Tensor | None = None
+        self.cursor = n
+
+    def next(self) -> torch.Tensor | None:
+        if self.size is None:
+            return None
+        if self.cursor + self.size > self.n:
+            keys = torch.rand(self.chains, self.n, generator=self.gen, device=self.gen.device)
+            self.perm = keys.argsort(dim=1).to(self.device)
+            self.cursor = 0
+        idx = self.perm[:, self.cursor : self.cursor + self.size]
+        self.cursor += self.size
+        return idx
+
+
+class ChainEvaluator:
+    """Loss and gradient of every chain at once: ``vmap`` over the chain axis, or a Python loop
+    over chains when vmap cannot handle the module (then :attr:`reason` says why)."""
+
+    def __init__(self, net: FlatNetwork, X: torch.Tensor, y: torch.Tensor, *, vectorize: bool = True):
+        self.net, self.X, self.y = net, X, y
+        self.vectorize = vectorize
+        self.reason: str | None = None if vectorize else "vectorize=False"
+        self._shared = vmap(net.loss, in_dims=(0, None, None), randomness="different")
+        self._own = vmap(net.loss, in_dims=(0, 0, 0), randomness="different")
+
+    def losses(self, W: torch.Tensor, x: torch.Tensor, y: torch.Tensor, own: bool) -> torch.Tensor:
+        """(chains,) losses, each chain on the shared batch (x, y) or its own (``own``)."""
+        if self.vectorize:
+            try:
+                return (self._own if own else self._shared)(W, x, y)
+            except Exception as exc:  # noqa: BLE001 - any vmap failure falls back to the loop
+                self.vectorize = False
+                self.reason = (
+                    f"torch.func.vmap cannot evaluate {type(self.net.model).__name__} over the chain axis "
+                    f"({type(exc).__name__}: {exc}); chains ran one after another in a loop"
+                )
+        return torch.stack([self.net.loss(W[c], x[c] if own else x, y[c] if own else y) for c in range(W.shape[0])])
+
+    def __call__(self, W: torch.Tensor, idx: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(∇L_batch, L_batch)`` of shapes (chains, d) and (chains,): the chains' losses are
+        computed together, and since chains do not interact the gradient of their sum with
+        respect to the stacked parameters is every chain's own gradient (one backward pass)."""
+        own = idx is not None
+        x, y = (self.X[idx], self.y[idx]) if own else (self.X, self.y)
+        with torch.enable_grad():
+            W = W.detach().requires_grad_(True)
+            losses = self.losses(W, x, y, own)
+            (grads,) = torch.autograd.grad(losses.sum(), W)
+        return grads, losses.detach()
