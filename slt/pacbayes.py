@@ -393,9 +393,10 @@ def tempered_kl(model: Any, nbeta: float, *, gamma: float = 1.0, center: Sequenc
     """
     from slt.estimators import free_energy
 
+    betas = kwargs.get("betas")
+    if betas is not None and not math.isclose(float(np.asarray(betas, dtype=float)[-1]), 1.0):
+        raise ValueError(f"the β grid must end at 1 to give E_Q[nβ L], got betas ending at {float(betas[-1])!r}")
     res = free_energy(model, n=float(nbeta), method="ti", gamma=gamma, center=center, seed=seed, **kwargs)
-    if not math.isclose(float(res.betas[-1]), 1.0):
-        raise ValueError(f"the β grid must end at 1 to give E_Q[nβ L], got {float(res.betas[-1])!r}")
     m, s = float(res.mean_nL[-1]), float(res.se_nL[-1])
     return TemperedKL(value=res.value - m, se=math.hypot(res.se, s), nbeta=float(nbeta), free_energy=res.value,
                       free_energy_se=res.se, mean_nL=m, mean_nL_se=s)

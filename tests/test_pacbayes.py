@@ -242,3 +242,10 @@ def test_tempered_kl_by_thermodynamic_integration_matches_quadrature():
     assert abs(res.value - exact) < tol
     # forgetting the mean-loss term (reporting F_n as the KL) is far outside the tolerance
     assert abs(res.free_energy - exact) > tol
+
+
+def test_tempered_kl_argument_errors():
+    with pytest.raises(ValueError, match="end at 1.*0.5"):
+        pb.tempered_kl(QUASI, 100.0, betas=[0.1, 0.5])
+    with pytest.raises(ValueError, match="gamma.*0"):
+        pb.exact_tempered_kl(QUASI, 100.0, gamma=0.0)
