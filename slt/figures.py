@@ -37,9 +37,15 @@ def discover() -> dict[str, Path]:
 
 def load(path: Path) -> ModuleType:
     """Import a figure script as a module."""
-    spec = importlib.util.spec_from_file_location(f"slt_figure_{path.stem}", path)
+    name = f"slt_figure_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[name] = module  # dataclasses and pickling look the module up by name
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
     return module
 
 
@@ -98,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[slt figures] {name} ...", flush=True)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")  # counted and printed once each below
+            for hidden in (DeprecationWarning, PendingDeprecationWarning):  # hidden by default, as usual
+                warnings.simplefilter("ignore", hidden)
             try:
                 rc = module.main((["--quick"] if args.quick else []) + ["--out", str(out)])
             except Exception:  # report every failing figure, keep going
