@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="slt figures", formatter_class=HelpFormatter,
         description="Regenerate the paper figures: every paper_figures/fig_<name>.py writes its data "
                     "(.npz/.json)\nand its figure (PNG, PDF).  --quick runs the quick set with small "
-                    "settings (about a minute\nor two in all); the full runs take hours.")
+                    "settings (a few minutes\nin all, most of it compiling kernels on a first run); "
+                    "the full runs take hours.")
     parser.add_argument("names", nargs="*", help="figures to make (default: all, or the quick set with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="small runs (up to a minute each): the quick set, or the NAMEs given")
