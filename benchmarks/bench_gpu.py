@@ -149,11 +149,9 @@ def build_problem(name: str, spec: dict, device: str, *, dtype: torch.dtype = to
     lam = None
     if kind == "mlp":
         w = spec["widths"]
-        layers: list[nn.Module] = []
-        for a, b in zip(w[:-1], w[1:]):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]):  # the layers' initialisation draws from the global RNG
             torch.manual_seed(seed)
+            layers = [m for a, b in zip(w[:-1], w[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
             model = nn.Sequential(*layers[:-1])
         shape = (n, w[0])
     elif kind == "cnn":
