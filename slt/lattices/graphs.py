@@ -127,6 +127,7 @@ _INDEX_CACHE: dict[int, tuple[tuple, dict]] = {}
 
 
 def _label_index(nodes: tuple) -> dict:
+    """Label -> index of ``nodes``, cached for the last tuple seen (lookups on one graph repeat)."""
     hit = _INDEX_CACHE.get(id(nodes))
     if hit is None or hit[0] is not nodes:
         hit = (nodes, {v: i for i, v in enumerate(nodes)})
@@ -215,6 +216,8 @@ def _bfs_depth(order: np.ndarray, pred: np.ndarray) -> np.ndarray:
 
 
 def warn_periodic(g: CSRGraph, lazy: float) -> str | None:
+    """Warn (and return the message) when the simple walk on ``g`` is periodic: bipartite and
+    ``lazy == 0``, so the law at time t oscillates (Levin, Peres & Wilmer 2017, §1.3); else None."""
     if lazy == 0.0 and is_bipartite(g):
         msg = ("the graph is bipartite, so the simple walk is periodic (period 2): the law at time t "
                "does not converge (time averages still do); use a lazy walk, e.g. lazy=0.5")
