@@ -43,7 +43,7 @@ CONFIG = {
              "cert_prior_epochs": 60, "cert_epochs": 30, "cert_samples": 10000},
     "quick": {"nbetas": [1e2, 1e3, 1e4], "ti_nbetas": [1e2, 1e3],
               "ti": dict(num_betas=12, num_chains=32, num_draws=300, num_burnin=1000),
-              "xor_widths": [2, 3, 4], "xor_runs": 6, "xor_epochs": 800, "llc_draws": 0,
+              "xor_widths": [2, 3, 4], "xor_runs": 4, "xor_epochs": 800, "llc_draws": 0,
               "digits_widths": [8, 32], "digits_runs": 3, "digits_epochs": 10,
               "cert_prior_epochs": 20, "cert_epochs": 3, "cert_samples": 200},
 }
@@ -181,7 +181,7 @@ def _todo(cfg: dict, done: set) -> list[tuple[str, int, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small settings (about a minute)")
+    ap.add_argument("--quick", action="store_true", help="small settings (about 30 s of CPU)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "out" / NAME))
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
