@@ -75,5 +75,8 @@ def test_helpers(bench):
     assert kept == {"num_chains": 2} and dropped == ["no_such_keyword"]
     assert bench.syncs_per_step(None, "cpu", chains=1, draws=1, step=1.0) is None
     assert bench.guard(lambda: 1 / 0)["error"].startswith("ZeroDivisionError")
+    p = bench.build_problem("dln", bench.PROBLEMS["quick"]["dln"], "cpu")
+    fit = bench.fit_steps(p, "cpu", chains=2, burnin=1000, draws=1000, budget=1e-9)  # no time: the floor
+    assert fit["burnin"] == 0 and fit["draws"] == 8 and fit["probe_seconds_per_step"] > 0
     if not bench.torch.cuda.is_available():
         assert bench.main(["--device", "cuda"]) == 2  # says so instead of failing half-way
