@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("torch")
+pytestmark = pytest.mark.filterwarnings("ignore::slt.errors.SLTWarning")  # short runs: the diagnostics complain
 
 ROOT = Path(__file__).resolve().parents[1]
 
