@@ -135,7 +135,7 @@ def plot(res: dict, out: Path) -> None:
     ax.plot(lim, lim, "k--", lw=0.8, label="λ̂ = λ")
     ax.fill_between(lim, [0.9 * v for v in lim], [1.1 * v for v in lim], color="0.85", label="±10%")
     ax.set(xlabel="exact λ (Aoyagi 2024)", ylabel="λ̂ (γ = 1, nβ = n/log n)", title="deep linear networks")
-    ax.legend(fontsize=6.5, loc="lower right")
+    ax.legend(fontsize=6.5, loc="upper left")  # above the diagonal: no data there
     _flag(ax, int(res.get("dln_warnings", 0)), 3 * lam.size, " (hollow)")
     for key, title, ax in (("xor", "XOR 2-2-1 MLP", axes[1]), ("cnn", "CNN on digits", axes[2])):
         e = np.maximum(np.asarray(res[f"{key}_epochs"], float), 0.5)
