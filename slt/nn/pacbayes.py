@@ -183,7 +183,10 @@ def certify(q: GaussianPosterior, bound_data, *, num_samples: int = 1000, delta:
     n = as_tensors(bound_data)[0].shape[0]
     err = mc_error(q, bound_data, num_samples=num_samples, seed=seed)
     d = delta if grid_index is None else grid.delta(delta, grid_index)
-    return pb.certificate(err, num_samples, float(q.kl().detach()), n, delta=d, delta_mc=delta_mc)
+    with torch.no_grad():  # the KL in float64, whatever the network's dtype
+        kl = pb.gaussian_kl(q.mu.double().cpu().numpy(), nn.functional.softplus(q.rho.double()).cpu().numpy() ** 2,
+                            q.prior_mean.double().cpu().numpy(), q.prior_sigma ** 2)
+    return pb.certificate(err, num_samples, kl, n, delta=d, delta_mc=delta_mc)
 
 
 def fit_prior_mean(model: nn.Module, prior_data, *, epochs: int = 100, lr: float = 1e-3, batch_size: int = 64,
