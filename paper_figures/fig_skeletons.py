@@ -141,12 +141,17 @@ def pair_panels(ax_d, ax_e, data: dict) -> None:
 
 def llc_panel(ax, data: dict) -> None:
     llcs = data["llc"]
-    for i, model in enumerate(sorted({r["model"] for r in llcs})):
-        rs = sorted((r for r in llcs if r["model"] == model), key=lambda r: r["threshold"])
+    models = sorted({r["model"] for r in llcs})
+    for kind, model in sorted({(r.get("kind", "llc"), r["model"]) for r in llcs}):
+        rs = sorted((r for r in llcs if r["model"] == model and r.get("kind", "llc") == kind), key=lambda r: r["threshold"])
         t = np.array([r["threshold"] for r in rs])
-        color = COLORS[i % len(COLORS)]
-        ax.errorbar(t, [r["llc_mean"] for r in rs], yerr=[2 * r["llc_se"] for r in rs], fmt="o-", color=color,
-                    ms=3, capsize=2, label=f"{model}: skeleton (restricted)")
+        color = COLORS[models.index(model) % len(COLORS)]
+        what = "skeleton retrained without L1" if kind == "retrained" else "skeleton (restricted LLC)"
+        ax.errorbar(t, [r["llc_mean"] for r in rs], yerr=[2 * r["llc_se"] for r in rs], fmt="o", capsize=2, ms=3,
+                    color=color, ls="--" if kind == "retrained" else "-", mfc="none" if kind == "retrained" else color,
+                    label=f"{model}: {what}")
+        if kind == "retrained":
+            continue
         full = [r for r in rs if r["llc_full_mean"] is not None]
         if full:
             ax.errorbar([-0.002], [full[0]["llc_full_mean"]], yerr=[2 * full[0]["llc_full_se"]], fmt="s",

@@ -46,11 +46,11 @@ CONFIG = {
              "recipes": [[1e-3, 50], [1e-3, 100], [3e-3, 75], [1e-2, 25], [1e-2, 75]],
              "scratch": [[1e-3, 150], [1e-3, 225]], "thresholds": [0.0, 0.01, 0.02, 0.05],
              "llc": {"num_chains": 8, "num_draws": 400, "num_burnin": 400, "gamma": 100.0, "batch_size": 256},
-             "llc_models": ["s0-base", "s0-r4", "s1-base", "s1-r4"], "max_hessian_dim": 4000},
+             "llc_models": ["s0-base", "s0-r4", "s1-base", "s1-r4"], "retrain_epochs": 30, "max_hessian_dim": 4000},
     "quick": {"hidden": 12, "epochs": 30, "lr": 3e-3, "batch_size": 128, "l1_lr": 0.05,
               "recipes": [[3e-3, 10], [1e-2, 10]], "scratch": [[3e-3, 30]], "thresholds": [0.0, 0.05],
               "llc": {"num_chains": 2, "num_draws": 40, "num_burnin": 40, "gamma": 100.0, "batch_size": 256},
-              "llc_models": ["s0-r1"], "max_hessian_dim": 1000},
+              "llc_models": ["s0-r1"], "retrain_epochs": 5, "max_hessian_dim": 1000},
 }
 
 
@@ -166,6 +166,19 @@ def pair_record(a: nn.Module, b: nn.Module, problem: Problem) -> dict:
     return rec
 
 
+def retrain(model: nn.Module, problem: Problem, cfg: dict) -> nn.Module:
+    """The skeleton's surviving weights fine-tuned without L1, pruned ones held at zero (by
+    the masks, or by the exact zeros of proximal L1 made into masks): an L1 fine-tune stops
+    at a minimum of L + α‖w‖₁, not of L, and the LLC is defined at a minimum of L."""
+    from torch.nn.utils import prune as tprune
+
+    held, kept = P.make_permanent(model), P.masks(model)
+    for name, module, attr in P.targets(held):
+        tprune.custom_from_mask(module, attr, mask=kept[name])
+    return P.l1_finetune(held, problem.train, loss_fn=CE, strength=0.0, epochs=cfg["retrain_epochs"],
+                         lr=cfg["l1_lr"], batch_size=cfg["batch_size"], seed=7)
+
+
 def llc_record(model: nn.Module, problem: Problem, cfg: dict, seed: int, full: bool) -> dict:
     """Skeleton LLC (restricted to the surviving weights: exact zeros held too), with ``full``
     also the plain LLC sampling every coordinate, and the near-zero Hessian counts."""
@@ -245,6 +258,7 @@ def main(argv=None) -> int:
     index = {k: i for i, k in enumerate(keys)}
     todo = [("pair", spec["key"][3:], t) for t in cfg["thresholds"] for spec in specs if spec["key"].startswith("s0-")]
     todo += [("llc", k, t) for k in cfg["llc_models"] for t in cfg["thresholds"]]
+    todo += [("retrained", k, t) for k in cfg["llc_models"] if "-r" in k for t in cfg["thresholds"]]
     for kind, k, t in tqdm(todo, desc=f"{NAME}: compare", disable=args.no_progress):
         key = f"{kind}|{k}|{t:g}"
         if key in done:
@@ -252,11 +266,16 @@ def main(argv=None) -> int:
         if kind == "pair":
             rec = pair_record(models[index[f"s0-{k}|{t:g}"]], models[index[f"s1-{k}|{t:g}"]], problem)
         else:
-            rec = llc_record(models[index[f"{k}|{t:g}"]], problem, cfg, seed=zlib.crc32(key.encode()), full=t == 0)
+            model = models[index[f"{k}|{t:g}"]]
+            if kind == "retrained":
+                model = retrain(model, problem, cfg)
+            rec = llc_record(model, problem, cfg, seed=zlib.crc32(key.encode()), full=t == 0)
+            rec.update(zip(("test_accuracy", "test_loss"), P.evaluate(model, problem.test)))
+            rec["train_loss"] = P.evaluate(model, problem.train)[1]
         log.append({"key": key, "kind": kind, "model": k, "threshold": t, **rec})
     runs = {r["key"]: r for r in log.records()}
     pairs = [r for r in runs.values() if r["kind"] == "pair"]
-    llcs = [r for r in runs.values() if r["kind"] == "llc"]
+    llcs = [r for r in runs.values() if r["kind"] in ("llc", "retrained")]
     main_ood = next(iter(problem.ood))
     summary = summarise(records, pairs, sims[main_ood], keys, cfg["thresholds"])
     save_json(out / f"{NAME}.json", {"setting": args.setting, "config": cfg, "ood": list(problem.ood), "keys": keys,

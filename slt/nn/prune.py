@@ -53,6 +53,7 @@ __all__ = [
     "predict",
     "retention",
     "strength_schedule",
+    "targets",
 ]
 
 #: Which parameters a function acts on: ``"weights"`` (every parameter named ``weight`` with
