@@ -252,7 +252,11 @@ def main(argv=None) -> int:
             labels.append(label(spec, t))
     records = model_records(models, originals, problem)
     sims = {kind: P.ood_similarity(models, X) for kind, X in problem.ood.items()}
+    sims.update({f"{kind}_logits": P.ood_similarity(models, X, outputs="logits") for kind, X in problem.ood.items()})
     sims["in_distribution"] = P.ood_similarity(models, problem.test[0])
+    for rec, m in zip(records, models):  # confidence off distribution: softer outputs look more alike
+        probs = P.predict(m, next(iter(problem.ood.values()))).softmax(dim=1)
+        rec["ood_entropy"] = float(-(probs * probs.clamp_min(1e-30).log()).sum(dim=1).mean())
     log = ResumableLog(out / f"{NAME}_runs.jsonl")
     done = log.done()
     index = {k: i for i, k in enumerate(keys)}
@@ -284,7 +288,8 @@ def main(argv=None) -> int:
     save_npz(out / f"{NAME}.npz", thresholds=np.array(cfg["thresholds"]),
              **{f"similarity_{k}": v for k, v in sims.items()},
              test_accuracy=np.array([r["test_accuracy"] for r in records]),
-             density=np.array([r["density"] for r in records]))
+             density=np.array([r["density"] for r in records]),
+             ood_entropy=np.array([r["ood_entropy"] for r in records]))
     for t, s in summary.items():
         print(f"{t}: {s}")
     return 0
