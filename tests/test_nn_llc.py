@@ -8,6 +8,7 @@ torch.set_num_threads(1)
 from torch import nn  # noqa: E402
 
 from slt.diagnostics import mcse_mean  # noqa: E402
+from slt.sampling.rng import seed_to_int  # noqa: E402
 from slt.errors import DivergenceError, SLTWarning  # noqa: E402
 from slt.nn.data import xor_data  # noqa: E402
 from slt.nn import estimate_llc, llc_trajectory, llc_vs_gamma  # noqa: E402
@@ -48,6 +49,7 @@ def sample_losses(model, data, **kw):
     kw.setdefault("fluctuation_points", 0)
     kw.setdefault("sampler", "sgld")
     kw.setdefault("thin", 1)
+    kw.setdefault("richardson", False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SLTWarning)
         return estimate_llc(model, data, **kw)
@@ -240,7 +242,7 @@ def test_estimate_llc_result(linear_problem):
     assert abs(res.info["sgld_coarse"] - sgld_exact(h, NBETA, GAMMA, 0.02)) < 4 * res.info["sgld_coarse_se"]
     assert abs(res.info["sgld_fine"] - sgld_exact(h, NBETA, GAMMA, 0.01)) < 4 * res.info["sgld_fine_se"]
     assert res.nbeta == NBETA and res.gamma == GAMMA and res.config.step_size == 0.02
-    assert res.config.sampler == "sgld" and res.config.seed == 3 and res.info["step_rule"] == "given"
+    assert res.config.sampler == "sgld" and res.config.seed == seed_to_int(3) and res.info["step_rule"] == "given"
     assert res.loss_traces.shape == (8, 2000) and res.rhat < 1.05
     # default nβ = n/log n
     res = sample_losses(model, data, loss_fn=gaussian_nll, num_chains=1, num_draws=32, num_burnin=0, seed=0)
@@ -250,7 +252,7 @@ def test_estimate_llc_result(linear_problem):
 def test_llc_vs_gamma_follows_localization(linear_problem):
     model, data, h = linear_problem
     sweep = llc_vs_gamma(model, data, gammas=[1.0, 100.0], loss_fn=gaussian_nll, nbeta=NBETA, step_size=0.005,
-                         sampler="sgld", num_chains=4, num_draws=2000, num_burnin=500)
+                         sampler="sgld", richardson=False, num_chains=4, num_draws=2000, num_burnin=500)
     exact = [sgld_exact(h, NBETA, g, 0.005) for g in (1.0, 100.0)]
     assert np.all(np.abs(sweep.llc - exact) < 4 * sweep.se)
     assert sweep.llc[1] < sweep.llc[0] - 4 * sweep.se.max()  # strong localization lowers λ̂
@@ -265,7 +267,7 @@ def test_llc_trajectory_resumes(tmp_path, linear_problem):
             m.weight.copy_(model.weight * scale)
         ckpts[k] = m.state_dict()
     kw = dict(loss_fn=gaussian_nll, model=model, nbeta=NBETA, gamma=GAMMA, step_size=0.01, num_chains=2,
-              num_draws=50, num_burnin=10, progress=False, sampler="sgld")
+              num_draws=50, num_burnin=10, progress=False, sampler="sgld", richardson=False)
     log = tmp_path / "traj.jsonl"
     first = llc_trajectory({0: ckpts[0]}, data, out=log, **kw)
     assert first.keys == (0,)
@@ -296,7 +298,8 @@ def test_relaxation_burnin_is_the_numba_rule(linear_problem):
     from slt.estimators import auto_burnin
 
     model, data, _ = linear_problem
-    kw = dict(loss_fn=gaussian_nll, nbeta=NBETA, num_chains=2, num_draws=20, thin=3, seed=0, sampler="sgld")
+    kw = dict(loss_fn=gaussian_nll, nbeta=NBETA, num_chains=2, num_draws=20, thin=3, seed=0, sampler="sgld",
+              richardson=False)
     res = estimate_llc(model, data, gamma=GAMMA, step_size=2e-4, **kw)  # 5/(γε) = 5000 steps
     assert res.config.num_burnin == auto_burnin(2e-4, GAMMA, 3)[0] == 5001
     assert res.loss_traces.shape == (2, 20)

@@ -207,8 +207,8 @@ def default_settings(dim: int, n: int | None, batch_size: int | None) -> Default
     """Defaults as a function of the problem: its sampled dimension, samples and batch size.
 
     Small problems (dim ≤ :data:`SMALL_DIM`, where Hessians cost little) get the full machinery:
-    64 chains; full batch: MALA with 4 step levels and metric 0.5; minibatch: SGLD with Richardson
-    extrapolation; steps from a scan of pilot runs; MALA's burn-in measured from the chains; draws
+    64 chains; full batch: MALA with 4 step levels and metric 0.5; minibatch: SGLD (with Richardson
+    extrapolation, as SGLD on any small problem); steps from a scan of pilot runs; MALA's burn-in measured from the chains; draws
     spread over as many steps as the burn-in. Large problems (networks) get 8 chains of SGLD
     (full batch or not) with the curvature step rule and thin 1, and no Richardson (few chains: the
     run-to-run scatter swamps the bias it removes).
@@ -220,6 +220,6 @@ def default_settings(dim: int, n: int | None, batch_size: int | None) -> Default
     if dim <= SMALL_DIM:
         mala = full
         return Defaults(sampler="mala" if mala else "sgld", num_chains=64, num_draws=2000, thin=None,
-                        richardson=not mala, step_levels=4, metric=0.5, step_rule="scan", adaptive_burnin=mala)
+                        richardson=True, step_levels=4, metric=0.5, step_rule="scan", adaptive_burnin=mala)
     return Defaults(sampler="sgld", num_chains=8, num_draws=2000, thin=1, richardson=False, step_levels=4,
                     metric=0.0, step_rule="curvature", adaptive_burnin=False)
