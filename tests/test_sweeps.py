@@ -34,8 +34,11 @@ def square(*, x: int, y: str = "a", seed: int, delay: float = 0.0, fail: list | 
 def cluster():
     """One LocalCluster (2 worker processes, 1 thread each) shared by the module's tests."""
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as lc:
-        yield lc.scheduler_address
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # a cell that kills its worker fails at once
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as lc:
+            yield lc.scheduler_address
 
 
 def _results(df):
@@ -85,6 +88,24 @@ def test_grid_on_local_cluster_records_failures_and_resumes(cluster, tmp_path):
     assert ds["z"].dims == ("x", "y") and ds["arr"].shape == (3, 2, 2, 3)
     assert ds["z"].sel(x=2, y="b") == 4 and np.isnan(ds["z"].sel(x=3, y="b"))
     assert int(ds["seed"].sel(x=3, y="b")) == sweeps.cell_seed({"x": 3, "y": "b"})  # known for every cell
+
+
+def die(*, x: int, seed: int) -> dict:
+    """Kills its worker process at x = 2."""
+    if x == 2:
+        os._exit(1)
+    return {"x2": 2 * x}
+
+
+def test_a_killed_worker_loses_only_its_cell(cluster, tmp_path):
+    out = sweeps.run(f"{HERE}:die", {"x": [1, 2, 3]}, out=tmp_path / "d", scheduler=cluster, progress=False)
+    df = sweeps.load(out)
+    assert df.status[1] == "error" and "KilledWorker" in df.error[1]
+    for status, error in zip(df.status[[0, 2]], df.error[[0, 2]]):  # ok, or lost in flight on that worker
+        assert status == "ok" or "KilledWorker" in error
+    sweeps.run(f"{HERE}:die", {"x": [1, 3]}, out=out, scheduler=cluster, progress=False)
+    df = sweeps.load(out)  # x = 2, no longer in the grid, comes last
+    assert list(zip(df.x, df.status)) == [(1, "ok"), (3, "ok"), (2, "error")] and list(df.x2[:2]) == [2, 6]
 
 
 def _config(tmp_path: Path, out: str, **extra) -> Path:

@@ -250,14 +250,11 @@ def _run_dask(spec: str, todo: list[Cell], fixed: dict, store: Store, *, workers
             by_key[fut.key] = cell
             futures.append(fut)
         with _bar(len(todo), progress, "sweep") as bar:
-            for fut in as_completed(futures):
-                try:
-                    record = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a lost worker: record it, go on
-                    record = _lost(by_key[fut.key], exc)
-                store.write(record)
-                fut.release()
-                bar.update()
+            for batch in as_completed(futures, with_results=True, raise_errors=False).batches():
+                for fut, result in batch:  # an exception here is a lost worker, not a failing task
+                    store.write(result if isinstance(result, dict) else _lost(by_key[fut.key], result))
+                    fut.release()
+                bar.update(len(batch))
     finally:
         if cluster is not None:
             client.close()
