@@ -45,14 +45,15 @@ class TorchBackend(NoteBook):
 
     samplers = ("sgld", "mala", "hmc", "sgnht", "rmsprop_sgld")
 
-    def __init__(self, model: nn.Module, data, loss_fn: LossFn, *, device=None, vectorize: bool = True):
+    def __init__(self, model: nn.Module, data, loss_fn: LossFn, *, device=None, vectorize: bool = True,
+                 restrict: Any = None):
         super().__init__()
         self.device = pick_device(device)
         X, y = as_tensors(data)
         if X.shape[0] == 0:
             raise ValueError("data is empty (0 samples)")
         self.X, self.y = X.to(self.device), y.to(self.device)
-        self.net = FlatNetwork(model, loss_fn, self.device)
+        self.net = FlatNetwork(model, loss_fn, self.device, restrict=restrict)
         probe = self.net.loss(self.net.w0, self.X[:8], self.y[:8])
         if probe.ndim != 0:
             raise ValueError(f"loss_fn must return a scalar (mean) loss, got shape {tuple(probe.shape)}")
@@ -64,13 +65,14 @@ class TorchBackend(NoteBook):
 
     # --- points -------------------------------------------------------------------------------
     def point(self, w: Any = None) -> torch.Tensor:
-        """A flat parameter vector on the device (default: the model's parameters)."""
+        """w* as the sampled coordinates (default: the model's parameters); ``w`` is a full flat
+        parameter vector, whose unsampled coordinates are then held fixed where it says."""
         if w is None:
             return self.net.w0
         t = torch.as_tensor(w, dtype=self.net.w0.dtype).to(self.device).reshape(-1)
-        if t.numel() != self.dim:
-            raise ValueError(f"w_star has {t.numel()} entries; the model has {self.dim} parameters")
-        return t
+        if t.numel() != self.net.full_point.numel():
+            raise ValueError(f"w_star has {t.numel()} entries; the model has {self.net.full_point.numel()} parameters")
+        return self.net.hold_at(t)
 
     def _points(self, points: Any) -> torch.Tensor:
         return torch.as_tensor(points, dtype=self.net.w0.dtype).to(self.device)
@@ -249,8 +251,12 @@ class TorchBackend(NoteBook):
         return out.double().cpu().numpy()
 
     def info(self) -> dict:
-        return {"backend": "torch", "n": self.n, "dim": self.dim, "device": str(self.device),
+        info = {"backend": "torch", "n": self.n, "dim": self.dim, "device": str(self.device),
                 "vectorized": self.evaluate.vectorize}
+        if self.net.index is not None:
+            info["restrict"] = {"parameters": self.net.sampled, "coordinates": self.dim,
+                                "of": int(self.net.full_point.numel())}
+        return info
 
     def notes(self) -> tuple[str, ...]:
         reason = self.evaluate.reason

@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import copy
+import fnmatch
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,7 +18,7 @@ from torch.func import functional_call, vmap
 
 from slt.nn.models import generator
 
-__all__ = ["LossFn", "pick_device", "FlatNetwork", "ChainEvaluator", "Batches"]
+__all__ = ["LossFn", "pick_device", "FlatNetwork", "ChainEvaluator", "Batches", "restriction_mask"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -28,18 +30,55 @@ def pick_device(device: torch.device | str | None) -> torch.device:
     return torch.device(device)
 
 
+def restriction_mask(named: list[tuple[str, torch.Tensor]], restrict: Any) -> torch.Tensor:
+    """Boolean mask over the flat parameter vector of the coordinates ``restrict`` selects.
+
+    ``restrict``: a glob pattern over parameter names (``"att.*"``, ``"layers.0.mlp.*"``), a list
+    of patterns, or a callable ``(name, param) -> bool | bool tensor of param's shape`` (e.g. one
+    attention head's rows).  Selecting nothing is a ValueError naming the parameters.
+
+    >>> m = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    >>> int(restriction_mask(list(m.named_parameters()), "1.*").sum())
+    4
+    """
+    patterns = [restrict] if isinstance(restrict, str) else restrict
+    parts = []
+    for name, p in named:
+        if callable(patterns):
+            sel = patterns(name, p)
+            sel = torch.as_tensor(sel, dtype=torch.bool, device=p.device)
+            if sel.ndim == 0:
+                sel = sel.expand(p.shape)
+            if tuple(sel.shape) != tuple(p.shape):
+                raise ValueError(f"restrict({name!r}) returned a mask of shape {tuple(sel.shape)}, "
+                                 f"expected a bool or {tuple(p.shape)}")
+        else:
+            if not all(isinstance(q, str) for q in patterns):
+                raise ValueError(f"restrict must be a glob pattern, a list of them or a callable, got {restrict!r}")
+            sel = torch.full(p.shape, any(fnmatch.fnmatchcase(name, q) for q in patterns), dtype=torch.bool,
+                             device=p.device)
+        parts.append(sel.reshape(-1))
+    mask = torch.cat(parts)
+    if not bool(mask.any()):
+        raise ValueError(f"restrict={restrict!r} selects no coordinate; the parameters are {[n for n, _ in named]}")
+    return mask
+
+
 class FlatNetwork:
     """A (copied, eval-mode) module seen as a function of one flat parameter vector.
 
     ``loss(w, x, y) = loss_fn(functional_call(model, unflatten(w), x), y)``; buffers and
-    parameters with ``requires_grad=False`` stay fixed.
+    parameters with ``requires_grad=False`` stay fixed.  With ``restrict`` (see
+    :func:`restriction_mask`) ``w`` holds only the selected coordinates and the others stay at
+    :attr:`full_point` (the model's values until :meth:`hold_at` moves them).
 
     >>> net = FlatNetwork(nn.Linear(2, 1), nn.functional.mse_loss, torch.device("cpu"))
     >>> net.dim
     3
     """
 
-    def __init__(self, model: nn.Module, loss_fn: LossFn, device: torch.device, dtype: torch.dtype | None = None):
+    def __init__(self, model: nn.Module, loss_fn: LossFn, device: torch.device, dtype: torch.dtype | None = None,
+                 restrict: Any = None):
         self.model = copy.deepcopy(model).to(device=device, dtype=dtype).eval()
         named = [(k, p) for k, p in self.model.named_parameters() if p.requires_grad]
         if not named:
@@ -49,21 +88,41 @@ class FlatNetwork:
         self.numels = [p.numel() for _, p in named]
         self.fixed = {k: p.detach() for k, p in self.model.named_parameters() if not p.requires_grad}
         self.fixed.update(dict(self.model.named_buffers()))
-        self.w0 = torch.cat([p.detach().reshape(-1) for _, p in named])
+        self.full_point = torch.cat([p.detach().reshape(-1) for _, p in named])
         self.loss_fn = loss_fn
+        self.index = None if restrict is None else torch.nonzero(restriction_mask(named, restrict)).reshape(-1)
+        self.w0 = self.full_point if self.index is None else self.full_point[self.index]
 
     @property
     def dim(self) -> int:
         return self.w0.numel()
 
+    @property
+    def sampled(self) -> dict[str, int]:
+        """Sampled coordinates per parameter name (all of them without a restriction)."""
+        if self.index is None:
+            return dict(zip(self.names, self.numels))
+        counts = torch.zeros(self.full_point.numel(), dtype=torch.int64, device=self.index.device)
+        counts[self.index] = 1
+        return {k: int(c.sum()) for k, c in zip(self.names, counts.split(self.numels)) if int(c.sum())}
+
+    def hold_at(self, full: torch.Tensor) -> torch.Tensor:
+        """Hold the unsampled coordinates at ``full`` (a full flat vector); returns its sampled part."""
+        self.full_point = full.detach()
+        return full if self.index is None else full[self.index]
+
+    def expand(self, w: torch.Tensor) -> torch.Tensor:
+        """The full flat vector of the sampled coordinates ``w``."""
+        return w if self.index is None else self.full_point.index_copy(0, self.index, w)
+
     def unflatten(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Parameter dict (plus the fixed tensors) for ``functional_call``."""
+        """Parameter dict (plus the fixed tensors) for ``functional_call`` from a full flat vector."""
         params = {k: t.view(s) for k, t, s in zip(self.names, w.split(self.numels), self.shapes)}
         params.update(self.fixed)
         return params
 
     def loss(self, w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.loss_fn(functional_call(self.model, self.unflatten(w), (x,)), y)
+        return self.loss_fn(functional_call(self.model, self.unflatten(self.expand(w)), (x,)), y)
 
     def full_loss(self, w: torch.Tensor, X: torch.Tensor, y: torch.Tensor, chunk: int = 8192) -> float:
         """L_n(w) over the whole dataset (in chunks; ``loss_fn`` must be a mean)."""

@@ -49,6 +49,7 @@ def estimate_llc(
     seed: int | np.random.Generator | None = None,
     vectorize: bool = True,
     progress: bool = False,
+    restrict=None,
 ) -> LLCResult:
     """Local learning coefficient of a torch network at ``w_star``.
 
@@ -81,6 +82,11 @@ def estimate_llc(
     seed : int or numpy Generator.
     vectorize : False forces the loop over chains.
     progress : tqdm progress bars.
+    restrict : sample only these coordinates, the rest held at w* (the restricted, or
+        weight-refined, LLC): a glob pattern over ``model.named_parameters()`` names
+        (``"att.*"``), a list of them, or a callable ``(name, param) -> bool | bool mask`` (e.g.
+        one attention head's rows).  ``info["restrict"]`` says which parameters and how many
+        coordinates were sampled.
 
     Returns
     -------
@@ -98,7 +104,7 @@ def estimate_llc(
     >>> res = estimate_llc(xor_mlp(seed=0), xor_data(), loss_fn=gaussian_nll, nbeta=10.0,
     ...                    step_size=1e-3, num_draws=100, seed=0)  # doctest: +SKIP
     """
-    backend = TorchBackend(model, data, loss_fn, device=device, vectorize=vectorize)
+    backend = TorchBackend(model, data, loss_fn, device=device, vectorize=vectorize, restrict=restrict)
     center = backend.point(w_star)
     nbeta = default_nbeta(backend.n) if nbeta is None else nbeta
     req = Request(nbeta=nbeta, gamma=gamma, step_size=step_size, num_chains=num_chains, num_draws=num_draws,
@@ -142,8 +148,8 @@ def _fe_setup(model, data, loss_fn, kwargs: dict):
     if "nbeta" in kwargs:
         raise ValueError("WBIC and free energies set nbeta = n·β themselves; do not pass nbeta")
     device, vectorize = kwargs.pop("device", None), kwargs.pop("vectorize", True)
-    w_star, seed = kwargs.pop("w_star", None), kwargs.pop("seed", None)
-    backend = TorchBackend(model, data, loss_fn, device=device, vectorize=vectorize)
+    w_star, seed, restrict = kwargs.pop("w_star", None), kwargs.pop("seed", None), kwargs.pop("restrict", None)
+    backend = TorchBackend(model, data, loss_fn, device=device, vectorize=vectorize, restrict=restrict)
     return backend, backend.point(w_star), tempered_run(kwargs), seed_to_int(seed)
 
 
