@@ -250,11 +250,14 @@ def _run_dask(spec: str, todo: list[Cell], fixed: dict, store: Store, *, workers
             by_key[fut.key] = cell
             futures.append(fut)
         with _bar(len(todo), progress, "sweep") as bar:
-            for batch in as_completed(futures, with_results=True, raise_errors=False).batches():
-                for fut, result in batch:  # an exception here is a lost worker, not a failing task
-                    store.write(result if isinstance(result, dict) else _lost(by_key[fut.key], result))
-                    fut.release()
-                bar.update(len(batch))
+            for fut in as_completed(futures):  # (with_results=True gathers each future concurrently: avoid)
+                try:
+                    record = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a lost worker, not a failing task: record it, go on
+                    record = _lost(by_key[fut.key], exc)
+                store.write(record)
+                fut.release()
+                bar.update()
     finally:
         if cluster is not None:
             client.close()
