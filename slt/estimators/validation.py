@@ -57,8 +57,7 @@ def cusp_reference(nbeta: float, gamma: float, *, outer_points: int = 801) -> fl
 
     Outer trapezoid on a sinh grid in x (scale 0.01/√nβ, |x| ≤ 12), inner adaptive ``quad`` in y
     split at the valley y = ±x^(3/2), which the tensor grid of :func:`tempered_quadrature` cannot
-    resolve far out at large nβ: there the grid is 1.3% high at nβ = 1e5 (0.3964 against
-    0.3913; doubling ``outer_points`` changes the reference by < 1e-4).
+    resolve far out at large nβ.
     """
     from scipy.integrate import quad
 
@@ -124,12 +123,9 @@ def regression_cases(quick: bool = False, n: int = 1000, seed: int = 0, gamma: f
     localization, which leaves every one of these posteriors improper (flat valleys along the
     axes): its numbers depend on how far its 5,000 steps of ε = 4e-4 carry the chains.  We
     localize with γ = ``gamma`` and report the exact targets at that γ.  The localization is part
-    of the estimator's own finite bias and shrinks as γ → 0: on the (1, 1) model the exact target
-    on L_n is 0.380, 0.4205, 0.4401 and 0.4516 at γ = 1, 0.1, 0.01 and 0.001 (λ = 1/2), on (2, 2)
-    0.144, 0.181, 0.1955 and 0.2031 (λ = 1/4).  The default γ = 0.01 puts every target closer to λ
-    than devinterp's number; the arms of these posteriors then reach |w| ≈ 20 and narrow like 1/|w|,
-    which isotropic MALA steps do not fill (0.4352 ± 0.0006 on (1, 1), 12 seeds), while the
-    estimator's default per-coordinate steps (``metric``) do (0.4397 ± 0.0006 against 0.4401).
+    of the estimator's own finite bias and shrinks as γ → 0 (see ``benchmarks/VALIDATION.md``);
+    at the default γ = 0.01 the arms of these posteriors reach |w| ≈ 1/√γ and narrow like 1/|w|,
+    which the estimator's per-coordinate MALA steps (``metric``) fill and isotropic steps do not.
     """
     out = []
     powers = [(1, 1)] if quick else list(DEVINTERP)

@@ -100,10 +100,7 @@ def dln_teacher(
     d_0 d_L / 2.
 
     Unit singular values keep the teacher visible in the data: λ is an asymptotic quantity, and
-    it describes n samples only when n σ_min² ≫ 1 for every singular value of the product. Layers
-    drawn N(0, 1/d_in) on the subspaces (the previous construction) gave products with singular
-    values down to 0.001 (5-5-5-5 rank 2: 0.029 and 0.001), a teacher of lower effective rank at
-    n = 10⁴, and λ̂ that moved with the data set by ±20%.
+    it describes n samples only when n σ_min² ≫ 1 for every singular value of the product.
     """
     widths = [int(w) for w in widths]
     if not 0 <= rank <= min(widths):
