@@ -166,9 +166,11 @@ def test_cli_synchronous_reports_failures(tmp_path, capsys):
     except ImportError:
         with pytest.raises(ValueError, match="dask-jobqueue"):
             start_cluster({"kind": "slurm", "cores": 1, "memory": "1GB"})
+    (tmp_path / "bad.toml").write_text('task = "rlct"\nout = "x"\ngrid = {K = ["x**2"]}\nworkerz = 2\n')
     with pytest.raises(ValueError, match="unknown keys"):
-        (tmp_path / "bad.toml").write_text('task = "rlct"\nout = "x"\ngrid = {K = ["x**2"]}\nworkerz = 2\n')
         read_config(tmp_path / "bad.toml")
+    assert sweep_main([str(tmp_path / "bad.toml")]) == 2 and "workerz" in capsys.readouterr().err
+    assert sweep_main([str(tmp_path / "missing.toml")]) == 2 and "missing.toml" in capsys.readouterr().err
 
 
 def test_arguments_are_checked(tmp_path):

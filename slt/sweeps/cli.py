@@ -32,6 +32,7 @@ Example
 from __future__ import annotations
 
 import argparse
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="store directory (overrides the config's out)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    config = read_config(args.config)
+    try:
+        config = read_config(args.config)
+    except (OSError, ValueError, tomllib.TOMLDecodeError) as exc:
+        print(f"slt sweep: {exc}", file=sys.stderr)
+        return 2
     out = args.out or config["out"]
     scheduler = args.scheduler or config.get("scheduler")
     cluster = None
