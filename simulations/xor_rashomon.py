@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from slt import sweeps
-from slt.io import save_json, save_npz
+from slt.io import ResumableLog, save_json, save_npz
 from slt.nn.hessian import DEFAULT_RTOL
 from slt.sweeps.store import atomic_write, jsonable
 from slt.sweeps.tasks import XOR_LLC as LLC, XOR_RTOLS as RTOLS, XOR_SOLVED as SOLVED
@@ -39,8 +39,8 @@ FIELDS = ("hidden", "run", "seed", "dim", "loss", "solved", "eigenvalues", "near
 def load_runs(out: Path) -> list[dict]:
     """All finished runs in ``out`` (one dict per run, from the sweep's store), by width and run."""
     store = sweeps.Store(Path(out) / f"{NAME}_sweep")
-    if not store.manifest_path.exists():
-        return []
+    if not store.manifest_path.exists():  # a folder written before the sweep: its JSON lines
+        return list({r["key"]: r for r in ResumableLog(Path(out) / f"{NAME}_runs.jsonl").records()}.values())
     runs = [{k: r[k] for k in FIELDS} for r in store.records() if r["status"] == "ok"]
     for r in runs:
         r["key"] = f"{r['hidden']}-{r['run']}"
