@@ -2,7 +2,7 @@
 
 Layout of ``out/``::
 
-    manifest.json          task, grid, fixed, axes and one provenance entry per run
+    manifest.json              task, grid, fixed, axes and one provenance entry per run
     cells/<key>.parquet        one row: axes, seed, status, outputs, timings, worker
     cells/<key>.error.parquet  the same for a failed cell (with the traceback in ``error``)
 
@@ -19,7 +19,8 @@ arrays natively (shapes of n-d outputs go in the file's metadata).  A Zarr store
 would need a rectangular grid filled in place by concurrent writers; per-cell files need
 neither.  :func:`load` gathers the files into one pandas DataFrame; :func:`load_dataset` gives
 an xarray Dataset indexed by the grid axes.  Files are created with mode 0666 minus the
-user's umask, like any file the user writes.
+user's umask, like any file the user writes.  Only the process running the sweep writes the
+store (workers return records to it), and one sweep at a time should write a given store.
 
 Example
 -------
