@@ -101,14 +101,18 @@ def line_panels(ax_b, ax_c, data: dict, arrays: dict) -> None:
     for key, label, color, ls in (("ood_similarity_within_start", "OOD, within a start", COLORS[0], "-"),
                                   ("ood_similarity_between_starts", "OOD, between starts", COLORS[1], "-")):
         ax_c.plot(thr, [summ[f"{t:g}"][key] for t in thr], marker="o", color=color, ls=ls, label=label)
-    S_id = arrays["similarity_in_distribution"]
     starts = np.array([k[:2] for k in keys])
-    for t_i, t in enumerate(thr):
-        idx = np.arange(t_i * block, (t_i + 1) * block)
-        idx = idx[np.isin(starts[idx], ["s0", "s1"])]
-        cross = starts[idx][:, None] != starts[idx][None, :]
-        ax_c.plot(t, S_id[np.ix_(idx, idx)][cross].mean(), "s", color=COLORS[2], mfc="none",
-                  label="in distribution, between starts" if t_i == 0 else None)
+    logits = arrays.get(f"similarity_{data['ood'][0]}_logits")
+    for name, M, marker, color in (("in distribution (softmax)", arrays["similarity_in_distribution"], "s", COLORS[2]),
+                                   ("OOD logits (no softmax)", logits, "^", COLORS[3])):
+        if M is None:
+            continue
+        between = []
+        for t_i in range(thr.size):
+            idx = np.arange(t_i * block, (t_i + 1) * block)
+            idx = idx[np.isin(starts[idx], ["s0", "s1"])]
+            between.append(M[np.ix_(idx, idx)][starts[idx][:, None] != starts[idx][None, :]].mean())
+        ax_c.plot(thr, between, marker=marker, color=color, mfc="none", ls=":", label=f"{name}, between starts")
     ax_c.set_xlabel("pruning threshold on |w|")
     ax_c.set_ylabel("mean cosine similarity")
     ax_c.set_title("(c) do the two starts converge?")
