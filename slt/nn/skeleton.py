@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import copy
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -306,8 +305,11 @@ class SkeletonLLC:
     result : the :class:`slt.estimators.LLCResult`
     free, held : coordinates sampled, coordinates held at zero
     route : ``"restrict"`` (the estimator's ``restrict`` argument) or ``"masked"`` (the masked
-        network sampled whole: pruned coordinates never enter the loss, so the law of the loss
-        trace, hence λ̂, is that of the restricted sampler; only the reported dimension differs)
+        network sampled whole: the pruned coordinates never enter the loss, so under the
+        localized posterior they are independent Gaussians under γ alone and the free
+        coordinates have exactly the restricted posterior; with SGLD the loss trace has the
+        restricted sampler's law, with MALA the same stationary law; the reported dimension and
+        the step rules see all coordinates)
     """
 
     result: object
