@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ LEGEND = dict(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=6
 def _simulation():
     spec = importlib.util.spec_from_file_location("skeletons_sim", ROOT / "simulations" / "skeletons.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its frozen dataclass looks its module up there
     spec.loader.exec_module(module)
     return module
 
