@@ -71,3 +71,20 @@ def test_restriction_forms_and_errors():
         restriction_mask(named, "att.*")
     with pytest.raises(ValueError, match="shape"):
         restriction_mask(named, lambda n, p: torch.ones(5, dtype=torch.bool))
+
+
+def test_per_sample_llcs_average_to_the_estimate(dln):
+    """λ̂_i = nβ(E_w ℓ_i − ℓ_i(w*)) from running sums at every draw: (1/n) Σ_i λ̂_i = λ̂ exactly for a
+    full-batch sampler (the traces are L_n = mean of ℓ_i), on the torch and numba doors."""
+    from slt.estimators import estimate_llc as numba_llc
+    from slt.models import Regression
+
+    teacher, data = dln
+    res = estimate_llc(teacher, data, loss_fn=gaussian_nll, restrict="1.*", sampler="mala", step_size=1e-3,
+                       metric=0.0, num_chains=2, num_draws=20, num_burnin=10, seed=0, per_sample=True)
+    assert res.per_sample.shape == (300,)
+    assert res.per_sample.mean() == pytest.approx(res.mean, rel=1e-9)
+    toy = Regression("w1*w2*x", n=200, seed=0)
+    res = numba_llc(toy, nbeta=30.0, step_size=1e-2, num_chains=4, num_draws=20, num_burnin=10, seed=0,
+                    per_sample=True)
+    assert res.per_sample.shape == (200,) and res.per_sample.mean() == pytest.approx(res.mean, rel=1e-6)

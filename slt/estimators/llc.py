@@ -22,9 +22,9 @@ from slt.estimators import tuning
 from slt.estimators.backend import Backend, Chains, Probe, RunSpec
 from slt.estimators.config import (EXACT_SAMPLERS, MIN_DRAWS, SMALL_DIM, LLCConfig, default_settings,
                                    sampler_options)
-from slt.estimators.core import (FLUCTUATION_DRAWS, FLUCTUATION_POINTS, fine_config, fluctuation_subset,
-                                 llc_from_traces, richardson_extrapolate, singular_fluctuation)
-from slt.estimators.results import Fluctuation, LLCResult
+from slt.estimators.core import FLUCTUATION_POINTS, fine_config, llc_from_traces, richardson_extrapolate
+from slt.estimators.recording import Recorder, Recording
+from slt.estimators.results import LLCResult
 from slt.sampling.rng import seed_to_int
 
 __all__ = ["Request", "estimate", "resolve", "sample"]
@@ -52,6 +52,7 @@ class Request:
     seed: Any = None
     richardson: bool | None = None
     fluctuation_points: int = FLUCTUATION_POINTS
+    per_sample: bool = False
     progress: bool = False
     exact: float | None = None
     notes: tuple[str, ...] = ()
@@ -116,77 +117,10 @@ def resolve(backend: Backend, req: Request) -> tuple[LLCConfig, dict]:
     return cfg, choices
 
 
-class _NoPerSampleLosses(Exception):
-    """The backend's model has no per-sample losses (no ν̂)."""
-
-
-class _FluctuationProbe:
-    """Running per-chain sums of d_i = ℓ_i(w) − ℓ_i(w*) and d_i² on an evenly spread subset of the
-    samples, at up to FLUCTUATION_DRAWS draws per chain: what :func:`singular_fluctuation` needs."""
-
-    def __init__(self, backend: Backend, center: Any, points: int, num_draws: int):
-        self.backend = backend
-        self.rows = fluctuation_subset(backend.n, points)
-        ref = backend.per_sample_losses(center[None], self.rows)
-        if ref is None:
-            raise _NoPerSampleLosses
-        self.ref = np.asarray(ref, dtype=float)[0]
-        self.every = max(1, num_draws // FLUCTUATION_DRAWS)
-        self.sums = self.squares = None
-        self.count = 0
-
-    def __call__(self, positions: Any, draw: int) -> None:
-        d = np.asarray(self.backend.per_sample_losses(positions, self.rows), dtype=float) - self.ref
-        if self.sums is None:
-            self.sums, self.squares = np.zeros_like(d), np.zeros_like(d)
-        self.sums += d
-        self.squares += d * d
-        self.count += 1
-
-    def result(self, cfg: LLCConfig) -> Fluctuation | None:
-        if self.count < 2:
-            return None
-        n = self.backend.n
-        return singular_fluctuation(self.sums, self.squares, self.count, n=n, beta=cfg.nbeta / n)
-
-
-def _probes(backend: Backend, cfg: LLCConfig, center: Any, fluctuation_points: int) -> tuple[list, list]:
-    """The probes of a drawing run: MALA acceptance at the draws (SG-MCMC samplers) and ν̂."""
-    items = []
-    acc = None
-    if cfg.sampler == "sgld" and backend.dim <= SMALL_DIM:  # full-batch proposals: small problems only
-        acc = tuning.AcceptanceProbe(backend, RunSpec(cfg, center), seed_to_int(cfg.seed) + 1, cfg.num_draws)
-        items.append(acc)
-    fl = None
-    if fluctuation_points and backend.n is not None and backend.n >= 2:
-        try:
-            fl = _FluctuationProbe(backend, center, fluctuation_points, cfg.num_draws)
-            items.append(fl)
-        except _NoPerSampleLosses:
-            fl = None
-        except (TypeError, RuntimeError, NotImplementedError) as exc:
-            backend.note(f"no singular fluctuation ν̂: per-sample losses failed ({type(exc).__name__}: {exc}); "
-                         "pass fluctuation_points=0 to skip them")
-    return [acc, fl], items
-
-
-def _combined(items: list) -> Probe | None:
-    if not items:
-        return None
-    every = math.gcd(*[p.every for p in items])
-
-    def fn(positions: Any, draw: int) -> None:
-        for p in items:
-            if draw % p.every == 0:
-                p(positions, draw)
-
-    return Probe(every, fn)
-
-
 def sample(backend: Backend, cfg: LLCConfig, center: Any, *, progress: bool, adapt: bool = False,
-           auto_thin: bool = False, fluctuation_points: int = 0, adapt_acceptance: float | None = None
-           ) -> tuple[Chains, LLCConfig, dict, tuple[str, ...], float | None, Fluctuation | None]:
-    """Burn in and draw.  Returns the draws, the config used, info, notes, acceptance and ν̂.
+           auto_thin: bool = False, recording: Recording = Recording(), adapt_acceptance: float | None = None
+           ) -> tuple[Chains, LLCConfig, dict, tuple[str, ...], Recorder]:
+    """Burn in and draw.  Returns the draws, the config used, info, notes and the recorder.
 
     ``adapt``: MALA's measured burn-in (:func:`tuning.equilibrate`); ``adapt_acceptance``: adapt
     the step to this acceptance during the burn-in (:class:`tuning.StepAdapter`), in the same run
@@ -204,18 +138,16 @@ def sample(backend: Backend, cfg: LLCConfig, center: Any, *, progress: bool, ada
     elif cfg.num_burnin and adapt_acceptance is None:
         pos = backend.run(spec, pos, num_steps=cfg.num_burnin, thin=cfg.num_burnin, seed=cfg.seed,
                           progress=progress).positions
-    slots, items = _probes(backend, cfg, center, fluctuation_points)
+    recorder = Recorder(backend, cfg, center, recording)
     skip = cfg.num_burnin if adapt_acceptance is not None else 0
     seed = tuning.segment_seed(cfg.seed, tuning.ADAPT_MAX_ROUNDS + 1) if adapt or not skip else cfg.seed
     chains = backend.run(RunSpec(cfg, center, adapt_acceptance=adapt_acceptance if skip else None), pos,
                          num_steps=skip + cfg.num_draws * cfg.thin, thin=cfg.thin, seed=seed, progress=progress,
-                         probe=_combined(items), skip=skip)
+                         probe=recorder.probe, skip=skip)
     if chains.step_size != cfg.step_size:
         info["adapted_from"] = cfg.step_size
         cfg = replace(cfg, step_size=float(chains.step_size))
-    acc, fl = slots
-    acceptance = chains.acceptance if acc is None else acc.mean
-    return chains, cfg, info, notes, acceptance, None if fl is None else fl.result(cfg)
+    return chains, cfg, info, notes, recorder
 
 
 def _auto_step(backend: Backend, cfg: LLCConfig, center: Any, rule: str, req: Request) -> tuple[LLCConfig, dict]:
@@ -273,11 +205,10 @@ def _curvature_run(backend: Backend, cfg: LLCConfig, center: Any, req: Request, 
                           seed=tuning.segment_seed(cfg.seed, 9), progress=req.progress).positions
     info["relax_steps"] = relax
     cfg = replace(cfg, num_burnin=cfg.num_burnin + relax)
-    slots, items = _probes(backend, cfg, center, req.fluctuation_points)
+    recorder = Recorder(backend, cfg, center, _recording(req))
     chains = backend.run(RunSpec(cfg, center), pos, num_steps=cfg.num_draws * cfg.thin, thin=cfg.thin,
-                         seed=tuning.segment_seed(cfg.seed, 11), progress=req.progress, probe=_combined(items))
-    acc, fl = slots
-    return chains, cfg, chains.acceptance if acc is None else acc.mean, None if fl is None else fl.result(cfg)
+                         seed=tuning.segment_seed(cfg.seed, 11), progress=req.progress, probe=recorder.probe)
+    return chains, cfg, recorder
 
 
 def estimate(backend: Backend, center: Any, req: Request) -> LLCResult:
@@ -298,28 +229,32 @@ def estimate(backend: Backend, center: Any, req: Request) -> LLCResult:
     if not math.isfinite(init_loss):
         raise ValueError(f"the loss at w_star is {init_loss}; cannot localize there")
     if choices["richardson"]:
-        coarse = sample(backend, cfg, center, progress=req.progress, adapt=False, auto_thin=False)[0]
+        coarse = sample(backend, cfg, center, progress=req.progress)[0]
         fine_cfg = fine_config(cfg)
-        chains, fine_cfg, more, n2, acceptance, fl = sample(backend, fine_cfg, center, progress=req.progress,
-                                                            adapt=False, auto_thin=False,
-                                                            fluctuation_points=req.fluctuation_points)
-        fine = _result(backend, chains, fine_cfg, init_loss, acceptance, fl, req, notes + n2, {**info, **more})
+        chains, fine_cfg, more, n2, recorder = sample(backend, fine_cfg, center, progress=req.progress,
+                                                      recording=_recording(req))
+        fine = _result(backend, chains, fine_cfg, init_loss, recorder, req, notes + n2, {**info, **more})
         return richardson_extrapolate(fine, coarse.loss_traces, cfg)
     if choices["rule"] == "curvature" and not given_step and cfg.sampler not in EXACT_SAMPLERS:
-        chains, cfg, acceptance, fl = _curvature_run(backend, cfg, center, req, choices, info)
-        return _result(backend, chains, cfg, init_loss, acceptance, fl, req, notes, info)
+        chains, cfg, recorder = _curvature_run(backend, cfg, center, req, choices, info)
+        return _result(backend, chains, cfg, init_loss, recorder, req, notes, info)
     target = tuning.ADAPT_TARGET[cfg.sampler] if cfg.sampler in EXACT_SAMPLERS and choices["rule"] == "curvature" \
         and not given_step else None
-    chains, cfg, more, n2, acceptance, fl = sample(backend, cfg, center, progress=req.progress,
-                                                   adapt=choices["adapt"], auto_thin=choices["auto_thin"],
-                                                   fluctuation_points=req.fluctuation_points,
-                                                   adapt_acceptance=target)
-    return _result(backend, chains, cfg, init_loss, acceptance, fl, req, notes + n2, {**info, **more})
+    chains, cfg, more, n2, recorder = sample(backend, cfg, center, progress=req.progress, adapt=choices["adapt"],
+                                             auto_thin=choices["auto_thin"], recording=_recording(req),
+                                             adapt_acceptance=target)
+    return _result(backend, chains, cfg, init_loss, recorder, req, notes + n2, {**info, **more})
 
 
-def _result(backend: Backend, chains: Chains, cfg: LLCConfig, init_loss: float, acceptance: float | None,
-            fluctuation: Fluctuation | None, req: Request, notes: tuple[str, ...], info: dict) -> LLCResult:
+def _recording(req: Request) -> Recording:
+    return Recording(fluctuation_points=req.fluctuation_points, per_sample=req.per_sample)
+
+
+def _result(backend: Backend, chains: Chains, cfg: LLCConfig, init_loss: float, recorder: Recorder, req: Request,
+            notes: tuple[str, ...], info: dict) -> LLCResult:
     info = {**backend.info(), **info}
-    return llc_from_traces(chains.loss_traces, init_loss, cfg, acceptance=acceptance, exact=req.exact,
-                           extra_warnings=notes + backend.notes(), info=info,
-                           distance_traces=chains.distance_traces, fluctuation=fluctuation)
+    res = llc_from_traces(chains.loss_traces, init_loss, cfg, acceptance=recorder.acceptance(chains.acceptance),
+                          exact=req.exact, extra_warnings=notes + backend.notes(), info=info,
+                          distance_traces=chains.distance_traces, fluctuation=recorder.fluctuation(cfg))
+    per_sample = recorder.per_sample(cfg)
+    return res if per_sample is None else replace(res, per_sample=per_sample)

@@ -229,6 +229,7 @@ def estimate_llc(
     richardson: bool | None = None,
     fluctuation_points: int = FLUCTUATION_POINTS,
     progress: bool = False,
+    per_sample: bool = False,
 ) -> LLCResult:
     """Estimate the local learning coefficient λ̂(w*) of a potential or toy model.
 
@@ -260,6 +261,8 @@ def estimate_llc(
         variables with γ > 0); a note is added when it lies > 5% below λ.
     richardson : SGLD: 2 λ̂(ε/2) − λ̂(ε) (None: the problem's default).
     fluctuation_points : samples whose per-draw losses give ν̂ (models with data; 0: off).
+    per_sample : also return the per-sample LLCs λ̂_i = nβ (E_w[ℓ_i(w)] − ℓ_i(w*)) in
+        ``LLCResult.per_sample`` (models with data; their mean is λ̂).
     progress : tqdm progress bars.
 
     Raises
@@ -281,7 +284,7 @@ def estimate_llc(
     req = Request(nbeta=nbeta, gamma=gamma, step_size=step_size, num_chains=num_chains, num_draws=num_draws,
                   num_burnin=num_burnin, thin=thin, sampler=sampler, batch_size=batch_size, step_levels=step_levels,
                   metric=metric, sampler_options=sampler_options, seed=seed, richardson=richardson,
-                  fluctuation_points=fluctuation_points, progress=progress)
+                  fluctuation_points=fluctuation_points, per_sample=per_sample, progress=progress)
     resolve(backend, req)  # reject bad settings before the quadrature
     exact_value, notes = _exact_note(model, nbeta, float(gamma), w, exact)
     res = estimate(backend, w, Request(**{**req.__dict__, "exact": exact_value, "notes": notes}))

@@ -70,6 +70,8 @@ class LLCResult:
     warnings : diagnostic messages (also emitted once as :class:`slt.errors.SLTWarning`).
     fluctuation : the singular fluctuation ν̂ and the data term β ν̂ (:class:`Fluctuation`), when
         per-sample losses were recorded; :attr:`corrected` is then λ̂ + β ν̂.
+    per_sample : (n,) per-sample LLCs λ̂_i = nβ (E_w[ℓ_i(w)] − ℓ_i(w*)) when asked
+        (``per_sample=True``); their mean is λ̂ (up to minibatch noise in the traces).
     """
 
     mean: float
@@ -86,6 +88,7 @@ class LLCResult:
     warnings: tuple[str, ...] = ()
     info: dict = field(default_factory=dict, compare=False, repr=False)
     fluctuation: Fluctuation | None = None
+    per_sample: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def nbeta(self) -> float:

@@ -253,6 +253,9 @@ class TorchBackend(NoteBook):
     def info(self) -> dict:
         info = {"backend": "torch", "n": self.n, "dim": self.dim, "device": str(self.device),
                 "vectorized": self.evaluate.vectorize}
+        if self.net.attention:
+            info["attention"] = (f"{', '.join(self.net.attention)} sampled through the math attention kernel "
+                                 "without the inference fast path (the fused kernels lack the derivatives)")
         if self.net.index is not None:
             info["restrict"] = {"parameters": self.net.sampled, "coordinates": self.dim,
                                 "of": int(self.net.full_point.numel())}

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import fnmatch
 from collections.abc import Callable
@@ -18,7 +19,31 @@ from torch.func import functional_call, vmap
 
 from slt.nn.models import generator
 
-__all__ = ["LossFn", "pick_device", "FlatNetwork", "ChainEvaluator", "Batches", "restriction_mask"]
+__all__ = ["LossFn", "pick_device", "FlatNetwork", "ChainEvaluator", "Batches", "restriction_mask",
+           "differentiable_kernels"]
+
+ATTENTION_MODULES = (nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)
+
+
+@contextlib.contextmanager
+def differentiable_kernels():
+    """Attention through kernels with every derivative the samplers need: the math backend of
+    ``scaled_dot_product_attention`` (the fused CPU/flash kernels have no double backward) and no
+    ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer`` inference fast path (which has no
+    backward at all).
+
+    >>> with differentiable_kernels():
+    ...     pass
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    previous = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with sdpa_kernel([SDPBackend.MATH]):
+            yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(previous)
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -92,6 +117,7 @@ class FlatNetwork:
         self.loss_fn = loss_fn
         self.index = None if restrict is None else torch.nonzero(restriction_mask(named, restrict)).reshape(-1)
         self.w0 = self.full_point if self.index is None else self.full_point[self.index]
+        self.attention = sorted({type(m).__name__ for m in self.model.modules() if isinstance(m, ATTENTION_MODULES)})
 
     @property
     def dim(self) -> int:
@@ -122,7 +148,8 @@ class FlatNetwork:
         return params
 
     def loss(self, w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.loss_fn(functional_call(self.model, self.unflatten(self.expand(w)), (x,)), y)
+        with differentiable_kernels():
+            return self.loss_fn(functional_call(self.model, self.unflatten(self.expand(w)), (x,)), y)
 
     def full_loss(self, w: torch.Tensor, X: torch.Tensor, y: torch.Tensor, chunk: int = 8192) -> float:
         """L_n(w) over the whole dataset (in chunks; ``loss_fn`` must be a mean)."""

@@ -50,6 +50,7 @@ def estimate_llc(
     vectorize: bool = True,
     progress: bool = False,
     restrict=None,
+    per_sample: bool = False,
 ) -> LLCResult:
     """Local learning coefficient of a torch network at ``w_star``.
 
@@ -78,6 +79,8 @@ def estimate_llc(
         (``leapfrog`` for HMC, ``diffusion`` for SGNHT, ``alpha``, ``eps`` for RMSprop-SGLD).
     richardson : SGLD: 2 λ̂(ε/2) − λ̂(ε) (None: the problem's default).
     fluctuation_points : samples whose per-draw losses give ν̂ (0: off).
+    per_sample : also return the per-sample LLCs λ̂_i = nβ (E_w[ℓ_i(w)] − ℓ_i(w*)) in
+        ``LLCResult.per_sample`` (their mean is λ̂); computed from running sums, every draw.
     device : torch device; None picks CUDA when available.
     seed : int or numpy Generator.
     vectorize : False forces the loop over chains.
@@ -110,7 +113,7 @@ def estimate_llc(
     req = Request(nbeta=nbeta, gamma=gamma, step_size=step_size, num_chains=num_chains, num_draws=num_draws,
                   num_burnin=num_burnin, thin=thin, sampler=sampler, batch_size=batch_size, step_levels=step_levels,
                   metric=metric, sampler_options=sampler_options, seed=seed, richardson=richardson,
-                  fluctuation_points=fluctuation_points, progress=progress)
+                  fluctuation_points=fluctuation_points, per_sample=per_sample, progress=progress)
     return estimate(backend, center, req)
 
 
