@@ -5,8 +5,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from slt.sampling.rng import seed_to_int
+
 __all__ = ["as_tensors", "cifar10_dir", "dln_data", "dln_population_rows", "least_squares_rows", "load_cifar10", "load_digits", "write_fake_cifar10", "xor_data"]
 
+
+
+def generator(seed: int | np.random.Generator | None, device: torch.device | str | None = None) -> torch.Generator:
+    """A torch ``Generator`` seeded from an slt seed (int, numpy Generator or None)."""
+    g = torch.Generator(device=device or "cpu")
+    g.manual_seed(seed_to_int(seed))
+    return g
 
 def xor_data(dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
     """The four-point XOR dataset.
@@ -62,8 +71,6 @@ def dln_data(
     With ``noise = 1`` and :func:`slt.nn.models.gaussian_nll` the loss is the per-sample
     negative log-likelihood, as the LLC estimator assumes.
     """
-    from slt.nn.models import generator
-
     if n < 1:
         raise ValueError(f"n={n}; must be >= 1")
     first = next(teacher.parameters())

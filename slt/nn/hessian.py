@@ -263,10 +263,11 @@ def spectrum(
 ) -> HessianSpectrum:
     """Exact Hessian (:func:`hessian`) and its symmetric eigendecomposition (``numpy.linalg.eigh``)."""
     f = FlatLoss(model, data, loss_fn)
-    return _spectrum_at(f, f.w0, rtol=rtol, atol=atol)
+    return spectrum_at(f, f.w0, rtol=rtol, atol=atol)
 
 
-def _spectrum_at(f: FlatLoss, w: torch.Tensor, *, rtol: float | None, atol: float | None) -> HessianSpectrum:
+def spectrum_at(f: FlatLoss, w: torch.Tensor, *, rtol: float | None, atol: float | None) -> HessianSpectrum:
+    """The Hessian spectrum of ``f`` at the flat point ``w`` (see :func:`spectrum`)."""
     lam, vec = np.linalg.eigh(f.hessian(w))
     near_zero_threshold(lam, rtol, atol)  # validates rtol and atol
     return HessianSpectrum(

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from slt.nn.hessian import FlatLoss, LossFn, _spectrum_at
+from slt.nn.hessian import FlatLoss, LossFn, spectrum_at
 
 __all__ = [
     "LossSlice",
@@ -126,7 +126,7 @@ def rashomon_path(
         if dist <= dist_tol:
             reason = "reached"
             break
-        sp = _spectrum_at(f, w, rtol=rtol, atol=atol)
+        sp = spectrum_at(f, w, rtol=rtol, atol=atol)
         N = torch.as_tensor(sp.null_space())
         p = N @ (N.T @ delta)
         norm = float(p.norm())
@@ -152,7 +152,7 @@ def rashomon_path(
 def _newton_correct(f: FlatLoss, w: torch.Tensor, steps: int, *, rtol, atol) -> torch.Tensor:
     """``steps`` Newton steps restricted to the eigenvalues above the near-zero threshold."""
     for _ in range(steps):
-        sp = _spectrum_at(f, w, rtol=rtol, atol=atol)
+        sp = spectrum_at(f, w, rtol=rtol, atol=atol)
         keep = sp.eigenvalues > sp.threshold
         if not keep.any():
             break

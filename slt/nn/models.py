@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from slt.nn.data import as_tensors
+from slt.nn.data import as_tensors, generator
 from slt.sampling.rng import seed_to_int
 
 __all__ = ["small_cnn", "train_with_checkpoints", "deep_linear_network", "dln_teacher", "gaussian_nll", "generator", "regression_module", "train", "xor_mlp"]
@@ -27,13 +27,6 @@ def _activation(name: str) -> nn.Module:
         return _ACTIVATIONS[name]()
     except KeyError:
         raise ValueError(f"activation={name!r}; expected one of {sorted(_ACTIVATIONS)}") from None
-
-
-def generator(seed: int | np.random.Generator | None, device: torch.device | str | None = None) -> torch.Generator:
-    """A torch ``Generator`` seeded from an slt seed (int, numpy Generator or None)."""
-    g = torch.Generator(device=device or "cpu")
-    g.manual_seed(seed_to_int(seed))
-    return g
 
 
 def _init_(model: nn.Module, seed: int | np.random.Generator | None) -> nn.Module:

@@ -105,11 +105,12 @@ def clone(model: nn.Module) -> nn.Module:
     """``copy.deepcopy`` that also works on pruned modules: the cached ``weight = weight_orig ·
     weight_mask`` of a pruned module is a non-leaf tensor that deepcopy refuses, so it is first
     replaced by its detached value (the pruning hook recomputes it at every forward pass)."""
-    _detach_cached(model)
+    detach_cached(model)
     return copy.deepcopy(model)
 
 
-def _detach_cached(model: nn.Module) -> None:
+def detach_cached(model: nn.Module) -> None:
+    """Detach the masked weights that ``torch.nn.utils.prune`` caches on ``model`` (so it can be copied)."""
     for module in model.modules():
         for hook in module._forward_pre_hooks.values():
             if isinstance(hook, tprune.BasePruningMethod):
@@ -176,7 +177,7 @@ def magnitude_prune(
     else:
         tprune.global_unstructured([(m, a) for _, m, a in chosen], pruning_method=tprune.L1Unstructured,
                                    amount=float(fraction))
-    _detach_cached(new)
+    detach_cached(new)
     return make_permanent(new, copy_model=False) if permanent else new
 
 
@@ -379,7 +380,7 @@ def l1_finetune(
     new.eval()
     with torch.no_grad():
         new(X[:1])  # refresh the cached masked weights of pruned modules
-    _detach_cached(new)
+    detach_cached(new)
     return new
 
 

@@ -28,7 +28,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from slt.nn.data import as_tensors
-from slt.nn.prune import Include, _detach_cached, clone, make_permanent, masks, targets
+from slt.nn.prune import Include, detach_cached, clone, make_permanent, masks, targets
 
 __all__ = [
     "LossBarrier",
@@ -358,7 +358,7 @@ def skeleton_llc(model: nn.Module, data, *, loss_fn: Callable, include: Include 
         masked = make_permanent(model)
         for name, module, attr in targets(masked, include):
             tprune.custom_from_mask(module, attr, mask=free[name])
-        _detach_cached(masked)
+        detach_cached(masked)
         res = estimate_llc(masked, data, loss_fn=loss_fn, **llc_kwargs)
     return SkeletonLLC(res, n_free, n_held, route)
 

@@ -146,6 +146,36 @@ def data_rows(model: Any) -> tuple[np.ndarray, np.ndarray]:
     return data, np.arange(max(1, data.shape[0]), dtype=np.int64)
 
 
+def _initial_positions(init: Any, bounds: Any, lo: np.ndarray, hi: np.ndarray, num_walkers: int, dim: int,
+                       periodic: bool, seed_int: int) -> np.ndarray:
+    """Starting points: ``init`` (one point or one per walker, wrapped on a torus) or uniform on the box."""
+    if init is None:
+        if bounds is None:
+            raise ValueError("init=None draws uniformly over the box: give a box or an init array")
+        return np.random.default_rng(seed_int).uniform(lo, hi, size=(num_walkers, dim))
+    pos = np.array(init, dtype=float, copy=True)
+    if pos.shape == (dim,):
+        pos = np.tile(pos, (num_walkers, 1))
+    if pos.shape != (num_walkers, dim):
+        raise ValueError(f"init must have shape ({num_walkers}, {dim}), got {pos.shape}")
+    if not np.all(np.isfinite(pos)):
+        raise ValueError("init contains NaN or inf")
+    if periodic:
+        pos = lo + np.mod(pos - lo, hi - lo)
+    return pos
+
+
+def _summed_histogram(hist: np.ndarray | None, hist_dims: int, bins: list[int], lo: np.ndarray, hi: np.ndarray
+                      ) -> tuple[np.ndarray | None, tuple[np.ndarray, ...] | None]:
+    """The tiles' histograms summed, and the bin edges per histogrammed coordinate."""
+    if hist is None:
+        return None, None
+    histogram = hist.sum(axis=0)
+    if hist_dims == 1:
+        histogram = histogram[:, 0]
+    return histogram, tuple(np.linspace(lo[i], hi[i], bins[i] + 1) for i in range(hist_dims))
+
+
 def run(
     potential: LossModel,
     sampler: str = "langevin",
@@ -236,20 +266,7 @@ def run(
         raise ValueError(f"center must have {dim} coordinates, got shape {np.shape(center)}")
 
     seed_int = seed_to_int(seed)
-    if init is None:
-        if bounds is None:
-            raise ValueError("init=None draws uniformly over the box: give a box or an init array")
-        pos = np.random.default_rng(seed_int).uniform(lo, hi, size=(num_walkers, dim))
-    else:
-        pos = np.array(init, dtype=float, copy=True)
-        if pos.shape == (dim,):
-            pos = np.tile(pos, (num_walkers, 1))
-        if pos.shape != (num_walkers, dim):
-            raise ValueError(f"init must have shape ({num_walkers}, {dim}), got {pos.shape}")
-        if not np.all(np.isfinite(pos)):
-            raise ValueError("init contains NaN or inf")
-        if periodic:
-            pos = lo + np.mod(pos - lo, hi - lo)
+    pos = _initial_positions(init, bounds, lo, hi, num_walkers, dim, periodic, seed_int)
 
     data, full_idx = data_rows(potential)
     nrows = full_idx.size
@@ -309,13 +326,7 @@ def run(
             step0 += n
             bar.update(n)
 
-    edges = None
-    histogram = None
-    if use_hist:
-        histogram = hist.sum(axis=0)
-        if hist_dims == 1:
-            histogram = histogram[:, 0]
-        edges = tuple(np.linspace(lo[i], hi[i], bins[i] + 1) for i in range(hist_dims))
+    histogram, edges = _summed_histogram(hist, hist_dims, bins, lo, hi)
     settings = dict(
         sampler=sampler, num_walkers=num_walkers, num_steps=num_steps, step_size=dt,
         temperature=temperature, box=None if bounds is None else np.stack([lo, hi], 1).tolist(),
