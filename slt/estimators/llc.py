@@ -19,7 +19,7 @@ import numpy as np
 
 from slt.errors import DivergenceError
 from slt.estimators import tuning
-from slt.estimators.backend import Backend, Chains, Probe, RunSpec
+from slt.estimators.backend import Backend, Chains, RunSpec
 from slt.estimators.config import (EXACT_SAMPLERS, MIN_DRAWS, SMALL_DIM, LLCConfig, default_settings,
                                    sampler_options)
 from slt.estimators.core import FLUCTUATION_POINTS, fine_config, llc_from_traces, richardson_extrapolate

@@ -4,7 +4,7 @@
   SGLD: the acceptance a MALA step of the same size would have at its draws, an estimate of the
   discretization error) reaches a target, with stationary traces.
 - :func:`curvature_step`: ε = fraction/h from the stiffest direction h = nβ λ_max + γ, for
-  problems too large for a scan; re-measured where the chains go (:func:`remeasured_step`).
+  problems too large for a scan; the estimator re-measures it where the chains go.
 - :func:`auto_burnin`: the localization's slowest mode relaxes in 5/(γ ε̄) steps.
 - :func:`equilibrate`: MALA's burn-in extended while the chains move slower where they stand.
 - :class:`StepAdapter`: dual averaging of HMC's step towards a target acceptance.

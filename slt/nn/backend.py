@@ -134,6 +134,7 @@ class TorchBackend(NoteBook):
         cfg = spec.config
         center = self._points(spec.center).reshape(-1)
         gen = generator(seed, self.device)
+        host = generator(seed, "cpu")  # trajectory lengths: drawn on the host, no device sync
         potential = self._potential(cfg, center)
         factors = self._factors(cfg)
         W = self._points(init).clone()
@@ -171,7 +172,7 @@ class TorchBackend(NoteBook):
                     state = sgmcmc.mala_step(state, potential, factors, noise, uniform, level, step_eps)
                 else:
                     length = leapfrog if leapfrog == 1 else int(torch.randint(leapfrog // 2 + 1, leapfrog + 1, (1,),
-                                                                                    generator=gen, device=self.device))
+                                                                                    generator=host))
                     state = sgmcmc.hmc_step(state, potential, noise, uniform, step_eps, length)
                 if adapter is not None and t < skip:
                     adapter.update(float(state.accept_prob.mean()))

@@ -33,7 +33,6 @@ callable instead of a gradient.  They are exact (no step-size bias).
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
