@@ -269,7 +269,6 @@ def run(
     pos = _initial_positions(init, bounds, lo, hi, num_walkers, dim, periodic, seed_int)
 
     data, full_idx = data_rows(potential)
-    nrows = full_idx.size
     if batch_size is not None:
         if data.shape[0] == 0:
             raise ValueError("batch_size needs a model with data; a potential has none")
