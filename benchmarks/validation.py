@@ -136,7 +136,8 @@ def write_report(out: Path) -> None:
             "## 1. LLC on potentials (m = 1), library defaults (only nβ and seed)", ""] + _potential_table(pots) + [
             "", "## 2. devinterp's regression models (γ = 0.01, n = 1000, nβ = n/log n)", ""] + _potential_table(regs) + [
             "", "## 3. One estimator, two doors: `Regression(\"w1*w2*x\", n=1000)` at w* = 0, defaults, γ = 1", ""] + \
-        _doors_table(out) + [""]
+        _doors_table(out) + ["", "Figures measured at earlier stops and not rerun here are in",
+                             "[`VALIDATION_EARLIER.md`](VALIDATION_EARLIER.md).", ""]
     REPORT.write_text("\n".join(text))
     print(f"wrote {REPORT}")
 
