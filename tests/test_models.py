@@ -49,7 +49,7 @@ def test_full_batch_runs_on_the_data_moments():
     """Full-batch samplers run on L_n through the data moments (cost independent of n), the
     same loss as the per-sample kernel; minibatch SGLD keeps the rows; f not polynomial in x
     has no such form."""
-    from slt.estimators.llc import _sampling_model
+    from slt.estimators.numba_backend import sampling_target as _sampling_model
 
     P = M.full_batch_potential
     assert P is M.full_batch_potential  # compiled once per model
