@@ -28,6 +28,7 @@ def test_regression_module_is_the_same_loss(toy):
             assert float(loss_fn(module(X), y)) == pytest.approx(toy.loss(w), rel=1e-12)
 
 
+@pytest.mark.slow  # tests/test_one_estimator.py checks the two doors against the exact value in less time
 def test_bridge_and_numba_agree(toy):
     ref = numba_llc(toy, sampler="sgld", richardson=False, seed=1, **SETTINGS)
     module, data, loss_fn = regression_module(toy)

@@ -73,17 +73,26 @@ def test_dln_parameter_count():
         deep_linear_network([5])
 
 
-def test_scripts_quick(tmp_path):
+def _run_script(rel, args, tmp_path):
     import importlib.util
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    for rel, args in [("simulations/xor_llc.py", []), ("simulations/cifar_llc.py", ["--fake"]),
-                      ("paper_figures/fig_nn_llc.py", [])]:
-        spec = importlib.util.spec_from_file_location("script", root / rel)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        assert mod.main(["--quick", "--out", str(tmp_path / rel), *args]) == 0
+    spec = importlib.util.spec_from_file_location("script", root / rel)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--quick", "--out", str(tmp_path / rel), *args]) == 0
+
+
+def test_scripts_quick(tmp_path):
+    for rel, args in [("simulations/xor_llc.py", []), ("simulations/cifar_llc.py", ["--fake"])]:
+        _run_script(rel, args, tmp_path)
     assert (tmp_path / "simulations/xor_llc.py" / "xor_llc.npz").exists()
     assert (tmp_path / "simulations/cifar_llc.py" / "fake_llc.json").exists()
+
+
+@pytest.mark.slow
+def test_nn_llc_figure_quick(tmp_path):
+    """Minutes even when quick (it is out of the quick set of figures)."""
+    _run_script("paper_figures/fig_nn_llc.py", [], tmp_path)
     assert (tmp_path / "paper_figures/fig_nn_llc.py" / "nn_llc.png").exists()
