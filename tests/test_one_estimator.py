@@ -138,3 +138,17 @@ def test_every_config_field_is_honoured_or_rejected(toy, door):
         assert res.config.options.diffusion == 0.05
         res = run(sampler="hmc", sampler_options={"leapfrog": 3})
         assert res.config.options.leapfrog == 3 and res.acceptance is not None
+
+
+def test_step_rule_by_name(toy):
+    """step_size="curvature" on a small problem (whose "auto" is the scan), and "scan" named."""
+    kw = dict(nbeta=50.0, sampler="sgld", richardson=False, num_chains=4, num_draws=50, num_burnin=200, thin=1,
+              fluctuation_points=0, seed=0)
+    module, data, loss_fn = regression_module(toy, (0.8, 0.6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SLTWarning)
+        res = nn_llc(module, data, loss_fn=loss_fn, step_size="curvature", **kw)
+        assert res.info["step_rule"] == "curvature" and res.info["curvature"] > 0
+        assert estimate_llc(toy, (0.8, 0.6), step_size="scan", **kw).info["step_rule"] == "scan"
+    with pytest.raises(ValueError, match="step_size"):
+        estimate_llc(toy, step_size="fast", **kw)

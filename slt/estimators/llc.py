@@ -30,6 +30,7 @@ from slt.sampling.rng import seed_to_int
 __all__ = ["Request", "estimate", "resolve", "sample"]
 
 HMC_BURNIN = 200  # default burn-in of HMC, in trajectories
+STEP_RULES = ("auto", "scan", "curvature")  # step_size="auto": the problem's rule; or name one
 STEP_RETRIES = 4  # the curvature rule quarters a step that diverged in burn-in this many times at most
 
 
@@ -108,9 +109,11 @@ def resolve(backend: Backend, req: Request) -> tuple[LLCConfig, dict]:
     cfg = LLCConfig(nbeta=req.nbeta, gamma=req.gamma, step_size=1.0, num_chains=num_chains, num_draws=num_draws,
                     num_burnin=0, thin=thin, sampler=sampler, seed=None if req.seed is None else seed_to_int(req.seed),
                     batch_size=batch, options=opts)
-    if isinstance(req.step_size, str) and req.step_size != "auto":
-        raise ValueError(f"step_size must be a positive number or 'auto', got {req.step_size!r}")
+    if isinstance(req.step_size, str) and req.step_size not in STEP_RULES:
+        raise ValueError(f"step_size must be a positive number or one of {STEP_RULES}, got {req.step_size!r}")
     rule = d.step_rule if sampler not in ("hmc", "sgnht", "rmsprop_sgld") else "curvature"
+    if req.step_size in ("scan", "curvature"):
+        rule = req.step_size
     choices = dict(rule=rule, richardson=richardson, auto_thin=req.thin is None and d.thin is None,
                    adapt=req.num_burnin is None and sampler == "mala" and req.gamma > 0
                    and backend.dim <= SMALL_DIM and d.adaptive_burnin)

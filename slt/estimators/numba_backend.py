@@ -248,7 +248,7 @@ def estimate_llc(
     gamma : localization γ ≥ 0; with γ = 0 a posterior that does not normalise raises
         :class:`~slt.estimators.ImproperPosteriorError` (1–3 variables).
     step_size : ε, or "auto" (the problem's step rule: a scan of pilot runs for small problems,
-        :func:`slt.estimators.tuning.calibrate`).
+        :func:`slt.estimators.tuning.calibrate`), or a rule by name: "scan" or "curvature".
     num_chains, num_draws, num_burnin, thin : ensemble and trace sizes (None: defaults; the
         burn-in from :func:`slt.estimators.tuning.auto_burnin`, for MALA measured from the chains,
         :func:`slt.estimators.tuning.equilibrate`; thin spreads the draws over the burn-in's span).

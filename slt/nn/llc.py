@@ -71,7 +71,8 @@ def estimate_llc(
     w_star : flat parameter vector to localize at (default: the model's parameters).
     nbeta : nβ (default n/log n, Watanabe's WBIC temperature).
     gamma : localization strength γ ≥ 0.
-    step_size : ε, or "auto" (the problem's step rule: :mod:`slt.estimators.tuning`).
+    step_size : ε, or "auto" (the problem's step rule: :mod:`slt.estimators.tuning`), or a rule by
+        name: "scan" (pilot runs) or "curvature" (from the top Hessian eigenvalue).
     num_chains, num_draws, num_burnin, thin : ensemble and trace sizes (None: defaults).
     batch_size : minibatch size per chain and step (None: full batch).
     sampler : "sgld", "mala", "hmc", "sgnht" or "rmsprop_sgld" (:mod:`slt.estimators.config`).

@@ -21,7 +21,8 @@ import numpy as np
 
 XOR_RTOLS = 10.0 ** np.arange(-14, 0.5, 0.5)  # thresholds of the near-zero count's sensitivity curve
 XOR_SOLVED = 1e-6  # a run "solves" XOR when its final loss is below this
-XOR_LLC = {"nbeta": 1000.0, "gamma": 10.0, "num_chains": 4, "num_burnin": 200}
+XOR_LLC = {"nbeta": 1000.0, "gamma": 10.0, "num_chains": 4, "num_burnin": 200, "sampler": "sgld",
+           "step_size": "curvature", "thin": 1, "richardson": False}  # the experiment's SGLD, as first run
 
 
 def llc_outputs(res: Any) -> dict[str, Any]:
