@@ -34,7 +34,7 @@ def test_version(capsys):
 
 # slt/sweeps/cli.py (another owner) still passes its module docstring, with reST markup, as the
 # description, and --no-progress has no help: shown as XFAIL until fixed, then XPASS
-_PENDING = {"sweep": "slt/sweeps/cli.py: description has reST markup (``, ::) and --no-progress lacks help"}
+_PENDING: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("command", [pytest.param(c, marks=pytest.mark.xfail(reason=_PENDING[c], strict=False))

@@ -90,12 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     from slt.cli import HelpFormatter
     from slt.sweeps import load, run
 
-    ap = argparse.ArgumentParser(prog="slt sweep", description=__doc__, formatter_class=HelpFormatter)
+    description = __doc__.split("Example")[0].replace("``", "").replace("::", ":")
+    ap = argparse.ArgumentParser(prog="slt sweep", description=description, formatter_class=HelpFormatter)
     ap.add_argument("config", help="TOML file with task, grid, fixed, out")
-    ap.add_argument("--scheduler", help="address of a running Dask scheduler, or 'synchronous'")
+    ap.add_argument("--scheduler", help="address of a running Dask scheduler, or 'synchronous' "
+                    "(default: the config's, else a new LocalCluster)")
     ap.add_argument("--workers", type=int, help="LocalCluster worker processes (default: cores)")
-    ap.add_argument("--out", help="store directory (overrides the config's out)")
-    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--out", help="store directory (default: the config's out)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar over the cells")
     args = ap.parse_args(argv)
     try:
         config = read_config(args.config)
