@@ -26,7 +26,7 @@ def run(quick: bool, out: Path, hidden: int = 2, seed: int = 0) -> dict:
         model, xor_data(), loss_fn=torch.nn.functional.mse_loss, lr=0.02, epochs=epochs,
         checkpoint_epochs=[0] + ckpt_epochs, out=out / "xor", seed=seed,
         nbeta=100.0, gamma=100.0, num_chains=4, num_draws=200 if quick else 2000,
-        num_burnin=100 if quick else 1000,
+        num_burnin=100 if quick else 1000, sampler="sgld", step_size="curvature", thin=1, richardson=False,
     )
     data = {"epochs": np.array(traj.keys), "llc": traj.llc, "se": traj.se, "loss": traj.init_loss,
             "train_loss": history, "hidden": hidden, "nbeta": 100.0, "gamma": 100.0}

@@ -84,12 +84,12 @@ def quiet_llc(model, data, **kw):
 
 def test_attention_model_with_defaults(adder):
     model, data = adder
-    res = quiet_llc(model, data, loss_fn=nn.functional.cross_entropy, seed=0, num_draws=100, num_burnin=1500)
+    res = quiet_llc(model, data, loss_fn=nn.functional.cross_entropy, seed=0, num_draws=60, num_burnin=800)
     assert res.config.sampler == "sgld" and res.info["step_rule"] == "curvature"
     assert "MultiheadAttention" in res.info["attention"] and res.info["vectorized"]
     assert math.isfinite(res.mean) and res.mean > 0 and math.isfinite(res.rhat)
     assert res.mean < res.info["dim"] / 2  # below the regular bound d/2
-    att = quiet_llc(model, data, loss_fn=nn.functional.cross_entropy, seed=0, num_draws=100, num_burnin=1500,
+    att = quiet_llc(model, data, loss_fn=nn.functional.cross_entropy, seed=0, num_draws=60, num_burnin=800,
                     restrict="att.*")
     assert att.info["restrict"]["coordinates"] == sum(p.numel() for p in model.att.parameters())
     assert math.isfinite(att.mean) and att.mean > 0
@@ -97,7 +97,7 @@ def test_attention_model_with_defaults(adder):
 
 def test_transformer_lm_with_defaults_and_per_sample_llcs(lm):
     model, data = lm
-    res = quiet_llc(model, data, loss_fn=sequence_ce, seed=0, num_draws=100, num_burnin=1500, per_sample=True)
+    res = quiet_llc(model, data, loss_fn=sequence_ce, seed=0, num_draws=60, num_burnin=800, per_sample=True)
     assert "TransformerEncoderLayer" in res.info["attention"]
     assert math.isfinite(res.mean) and res.mean > 0 and math.isfinite(res.rhat)
     assert res.fluctuation is not None and res.per_sample.shape == (data[0].shape[0],)

@@ -57,7 +57,7 @@ def test_free_energy_by_thermodynamic_integration(problem):
     model, data, a, c, n = problem
     betas = np.geomspace(1e-4, 1.0, 10)
     value, se = free_energy(model, data, loss_fn=gaussian_nll, betas=betas, gamma=GAMMA, step_size=EPS,
-                            num_chains=4, num_draws=1000, num_burnin=300, seed=1)
+                            metric=0.0, num_chains=4, num_draws=1000, num_burnin=300, seed=1)
     on_grid = ti_from_means(betas, np.array([mean_nl(b, a, c, eps=0.0) for b in betas]))[0]
     exact_continuum = c + 0.5 * np.sum(np.log((a + GAMMA) / GAMMA))
     assert on_grid == pytest.approx(exact_continuum, rel=0.01)
