@@ -1,6 +1,6 @@
 """``slt llc``: estimate the local learning coefficient of a potential from the command line.
 
-Example: ``slt llc "x**2 + y**4" --nbeta 1e4 --seed 0`` prints λ̂ ± se, the exact
+Example: ``slt llc "x**2 + y**4" --nbeta 1e4 --seed 0`` prints λ̂ with its se, the exact
 finite-nβ value by quadrature and the diagnostics; ``--out DIR`` also saves the traces and
 a diagnostics figure.
 """

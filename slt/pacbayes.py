@@ -361,8 +361,8 @@ class TemperedKL:
     """KL(Q_β‖φ) = F(nβ) − E_{Q_β}[nβ L] and its parts, from thermodynamic integration.
 
     Attributes: ``value``, ``se`` (conservative: the two standard errors added in
-    quadrature), ``nbeta``, ``free_energy`` (F ± ``free_energy_se``), ``mean_nL`` (E_β[nβ L]
-    ± ``mean_nL_se``).
+    quadrature), ``nbeta``, ``free_energy`` (F, se ``free_energy_se``), ``mean_nL`` (E_β[nβ L]
+    with se ``mean_nL_se``).
     """
 
     value: float

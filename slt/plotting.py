@@ -92,7 +92,7 @@ def llc_diagnostics(result, *, title: str = "", max_chains: int = 8):
     Left: the running mean of nβ (L(w) − L(w*)) for up to ``max_chains`` chains (thin lines),
     of all chains (black) and the exact value if known (dashed), over a grey band holding the
     middle 80% of the draws of all chains, so 64 chains stay readable.  Right: histogram of the
-    per-chain estimates with λ̂ ± se.  The title line carries R-hat, ESS and the acceptance rate.
+    per-chain estimates with λ̂ and its se.  The title line carries R-hat, ESS and the acceptance rate.
 
     Example
     -------

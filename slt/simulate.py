@@ -6,7 +6,7 @@ the ball of radius r around the singular point under
 
 - the exact Gibbs measure exp(−V/T)/Z (quadrature, :func:`slt.gibbs.gibbs_density`),
 - the regular (harmonic-valley) prediction (:func:`slt.gibbs.regular_density`),
-- the empirical ensemble of each sampler (mean over walkers ± standard error),
+- the empirical ensemble of each sampler (mean over walkers, with its standard error),
 
 so the seed post's claim (singularities attract more than "regular physics" predicts, and
 momentum weakens the pull) is measured with error bars.
@@ -114,7 +114,7 @@ def save_comparison(cmp: MassComparison, out: Path, name: str) -> Path:
 
 
 def plot_comparison(cmp: MassComparison, ax, *, legend_outside: bool = True) -> None:
-    """Mass near the singular point against T for every view, with ±2 SE bars.
+    """Mass near the singular point against T for every view, with bars of 2 SE each way.
 
     The exact Gibbs mass is the thick line drawn on top; each sampler's points sit slightly
     apart in T (a few percent) so their error bars do not hide one another or the line.

@@ -128,7 +128,7 @@ def _box(potential: Potential, gamma: float, center: np.ndarray, box: Any) -> tu
 
 def tempered_quadrature(potential: Potential, nbeta: float, box: Any = None, *, gamma: float = 0.0,
                         center: Sequence[float] | None = None, points_per_axis: int | None = None) -> Quadrature:
-    """Integrate exp(−nβ V − (γ/2)|w − c|²) φ(w) over ``box`` (default: c ± 12/√γ) by quadrature.
+    """Integrate exp(−nβ V − (γ/2)|w − c|²) φ(w) over ``box`` (default: 12/√γ either side of c) by quadrature.
 
     φ = ∏ |w_i|^(h_i) if the potential has ``prior_exponents`` h (Watanabe 2009, normal
     crossing form), else 1.  Trapezoid rule in u on w = c + a sinh(u) per axis.  With
@@ -213,7 +213,7 @@ def check_proper(potential: Potential, nbeta: float, *, center: Sequence[float] 
                  radii: Sequence[float] = (64.0, 4096.0), tol: float = 1e-3) -> None:
     """Raise :class:`ImproperPosteriorError` if ∫ exp(−nβ V) grows with the box.
 
-    Compares the mass on boxes center ± r for the given radii (quadrature, 1–3 variables);
+    Compares the mass on boxes of half-width r around center for the given radii (quadrature, 1–3 variables);
     a proper posterior has converged long before r = 64, while an unbounded zero set (such
     as that of x²y²) keeps adding mass like log r or r^k.
     """

@@ -126,7 +126,7 @@ class LLCResult:
         return replace(self, exact=None if exact is None else float(exact))
 
     def summary(self) -> str:
-        """One line: estimate ± se, exact value and diagnostics."""
+        """One line: estimate and se, exact value and diagnostics."""
         s = f"λ̂ = {self.mean:.4f} ± {self.se:.4f} (std over chains {self.std:.4f})"
         if self.exact is not None:
             s += f", exact {self.exact:.4f}"
@@ -148,7 +148,7 @@ class FreeEnergyResult:
     ----------
     value, se : the estimate and its Monte Carlo standard error.
     n : sample size.
-    betas, mean_nL, se_nL : the β grid and E_β[n L] ± se there (one point for WBIC).
+    betas, mean_nL, se_nL : the β grid and E_β[n L] and its se there (one point for WBIC).
     method : "ti" or "wbic".
     n_loss_at_center : n L(w₀), the leading term of F_n.
     """
