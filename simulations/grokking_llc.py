@@ -4,10 +4,12 @@ The grokking setting (Power et al. 2022): a one-layer attention model learns a +
 fraction of the table with weight decay; test accuracy rises long after training accuracy.  At
 log-spaced checkpoints the LLC of the whole network and, restricted to one component at a time
 (``restrict=``: embedding, attention, read-out; the rest held at the checkpoint), the LLC of each
-part (:func:`slt.nn.llc_trajectory`, resumable).  Writes ``grokking_llc.json``/``.npz`` and
-``grokking_llc.png``.
+part (:func:`slt.nn.llc_trajectory`: a sweep over the checkpoints per component, stored in
+``DIR/llc_<component>/`` as each finishes, so an interrupted run resumes).  Writes
+``grokking_llc.json``/``.npz`` and ``grokking_llc.png``.
 
-Run: ``python simulations/grokking_llc.py [--quick] [--out DIR]``
+Run: ``python simulations/grokking_llc.py [--quick] [--out DIR] [--workers N]`` (``--workers``
+above 1: a Dask LocalCluster of that many processes per component)
 """
 from __future__ import annotations
 
@@ -65,7 +67,7 @@ def train(model, data, test, *, epochs: int, checkpoints: list[int], out: Path, 
     return history
 
 
-def run(quick: bool, out: Path, seed: int = 0) -> dict:
+def run(quick: bool, out: Path, seed: int = 0, workers: int = 1) -> dict:
     import numpy as np
     import torch
     from torch import nn
@@ -90,7 +92,8 @@ def run(quick: bool, out: Path, seed: int = 0) -> dict:
               num_draws=100 if quick else 400, num_burnin=500 if quick else 5000, fluctuation_points=0)
     result = {**history, "p": p, "d": d, "gamma": 100.0}
     for name, pattern in COMPONENTS.items():
-        traj = llc_trajectory(ckpts, data, out=out / f"llc_{name.replace('-', '_')}.jsonl", restrict=pattern, **kw)
+        traj = llc_trajectory(ckpts, data, out=out / f"llc_{name.replace('-', '_')}", restrict=pattern,
+                              workers=workers, **kw)
         result[f"llc_{name}"], result[f"se_{name}"] = traj.llc.tolist(), traj.se.tolist()
     save_json(out / "grokking_llc.json", result)
     save_npz(out / "grokking_llc.npz", **{k: np.asarray(v) for k, v in result.items()})
@@ -127,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a 7-token table, 300 epochs, short chains")
     parser.add_argument("--out", default="simulations/out/grokking_llc", help="output folder (resumable)")
     parser.add_argument("--seed", type=int, default=0, help="data split, initialisation and chains")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes per component's sweep (default 1: in this process, no cluster)")
     args = parser.parse_args(argv)
-    result = run(args.quick, Path(args.out), args.seed)
+    result = run(args.quick, Path(args.out), args.seed, args.workers)
     for i, e in enumerate(result["epoch"]):
         parts = "  ".join(f"{k} {result[f'llc_{k}'][i]:7.2f}" for k in COMPONENTS)
         print(f"epoch {e:5d}  train {result['train_acc'][i]:.2f} test {result['test_acc'][i]:.2f}  {parts}")

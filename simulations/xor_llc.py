@@ -1,7 +1,7 @@
 """Train a 2-h-1 MLP on XOR, checkpoint along training and estimate the LLC at each checkpoint.
 
 Run: ``python simulations/xor_llc.py [--quick] [--out DIR]``; writes ``xor_llc.npz``/``.json``
-(resumable: λ̂ rows are appended to ``DIR/xor/llc.jsonl`` as each checkpoint finishes).
+(resumable: each checkpoint's λ̂ is stored in the sweep ``DIR/xor/llc_sweep`` as it finishes).
 """
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ TaskFn = Callable[..., "dict[str, Any]"]
 TASKS: dict[str, str] = {
     "llc": "slt.sweeps.tasks:llc",
     "nn_llc": "slt.sweeps.tasks:nn_llc",
+    "llc_checkpoint": "slt.sweeps.tasks:llc_checkpoint",
     "dln_llc": "slt.sweeps.tasks:dln_llc",
     "rlct": "slt.sweeps.tasks:rlct",
     "wbic": "slt.sweeps.tasks:wbic",

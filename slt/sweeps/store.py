@@ -149,14 +149,11 @@ class Store:
         """Create the store, or check that an existing one holds the same task and fixed
         settings (the grid may grow or shrink: cells are keyed by their values).  Appends a
         provenance entry for this run and removes temporary files left by a killed writer."""
+        self.check(config["task"], config["fixed"])
         self.cells.mkdir(parents=True, exist_ok=True)
         entry = {**provenance(), **run_info}
         if self.manifest_path.exists():
             manifest = self.manifest()
-            for name in ("task", "fixed"):
-                if manifest[name] != config[name]:
-                    raise ValueError(f"out={str(self.root)!r} holds a sweep with {name}={manifest[name]!r}, "
-                                     f"not {config[name]!r}: use another out")
             manifest.update(grid=config["grid"], axes=config["axes"])
             manifest["runs"].append(entry)
         else:
@@ -164,6 +161,17 @@ class Store:
         for tmp in self.cells.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
         atomic_write(self.manifest_path, json.dumps(manifest, indent=2).encode())
+
+    def check(self, task: str, fixed: Mapping[str, Any]) -> None:
+        """``ValueError`` when the store holds a sweep of another task or other fixed settings
+        (compared as JSON); nothing when it matches or does not exist yet."""
+        if not self.manifest_path.exists():
+            return
+        manifest = self.manifest()
+        for name, value in (("task", task), ("fixed", jsonable(fixed))):
+            if manifest[name] != value:
+                raise ValueError(f"out={str(self.root)!r} holds a sweep with {name}={manifest[name]!r}, "
+                                 f"not {value!r}: use another out")
 
     def path(self, key: str, ok: bool = True) -> Path:
         return self.cells / (f"{key}.parquet" if ok else f"{key}.error.parquet")

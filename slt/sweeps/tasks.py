@@ -137,6 +137,45 @@ def nn_llc(*, model: str, data: str, seed: int, loss: str = "gaussian_nll", mode
     return {**out, **llc_outputs(res)}
 
 
+def llc_checkpoint(*, checkpoint: str | int | float, seed: int, inputs: str | None = None, index: str | None = None,
+                   model: str | None = None, data: str | None = None, loss: str = "gaussian_nll",
+                   model_kwargs: dict | None = None, data_kwargs: dict | None = None,
+                   estimator_seed: int | None = None, settings: dict | None = None, **kwargs: Any) -> dict[str, Any]:
+    """λ̂ of one training checkpoint by :func:`slt.nn.estimate_llc` (a cell of :func:`slt.nn.llc_trajectory`).
+
+    ``checkpoint`` is a file (``torch.save`` of a state dict or a module), or with ``index`` a
+    key of a trajectory's checkpoint index.  The architecture, data and loss come from
+    ``inputs`` (the bundle :func:`~slt.nn.llc_trajectory` writes) or from factories as in
+    :func:`nn_llc` (``model`` may be None when the files hold whole modules; factories are
+    called with their kwargs only, so every checkpoint sees the same data).  ``kwargs`` go to
+    the estimator (``restrict="att.*"`` for a component); ``estimator_seed`` replaces the cell's
+    seed when given; ``settings`` (a description for the manifest) is ignored.  Example config:
+    ``task = "llc_checkpoint"``, ``grid = {checkpoint = ["ckpt/e10.pt", "ckpt/e100.pt"]}``,
+    ``fixed = {model = "mymodels:build", data = "mymodels:data", loss = "cross_entropy",
+    restrict = "att.*"}``.
+    """
+    from slt.nn import estimate_llc
+    from slt.nn.trajectory import checkpoint_object, load_checkpoint, load_inputs
+
+    if inputs is not None:
+        bundle = load_inputs(inputs)
+        template, dataset, loss_fn = bundle["model"], bundle["data"], bundle["loss_fn"]
+        kwargs = {**bundle["kwargs"], **kwargs}
+    else:
+        if data is None:
+            raise ValueError("llc_checkpoint needs data= (a factory) or inputs= (a trajectory's bundle)")
+        template = None if model is None else _callable(model, ("slt.nn.models",))(**(model_kwargs or {}))
+        dataset = _callable(data, ("slt.nn.data",))(**(data_kwargs or {}))
+        loss_fn = _callable(loss, ("slt.nn.models", "torch.nn.functional"))
+    ckpt = checkpoint_object(index, checkpoint) if index is not None else checkpoint
+    net = load_checkpoint(ckpt, template)
+    res = estimate_llc(net, dataset, loss_fn=loss_fn, seed=seed if estimator_seed is None else estimator_seed,
+                       **kwargs)
+    restricted = res.info.get("restrict")
+    return {**llc_outputs(res), "init_loss": float(res.init_loss), "dim": int(res.info["dim"]),
+            "sampled": "" if restricted is None else ",".join(restricted["parameters"])}
+
+
 def xor_rashomon(*, hidden: int, seed: int, epochs: int, lr: float, llc_draws: int, llc: bool = True,
                  **_: Any) -> dict[str, Any]:
     """One XOR run of ``simulations/xor_rashomon.py``: train a 2-``hidden``-1 tanh network (½ MSE,
