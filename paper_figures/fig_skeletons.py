@@ -7,7 +7,8 @@ retention against the threshold; (c) OOD similarity within a start and between t
 against the threshold (the post's question: do the skeletons of the two starts converge?);
 (d) Jaccard overlap of the surviving weights of the two starts, raw and after aligning hidden
 units, against independent random masks; (e) loss barrier on the straight path between the
-two starts' skeletons, raw and aligned; (f) the LLC of each skeleton (restricted to its
+two starts' skeletons, raw and aligned, and (dashed) on the low-loss Rashomon path between them
+(:func:`slt.nn.skeleton.path_barrier`, raw and aligned on weights); (f) the LLC of each skeleton (restricted to its
 surviving weights) against the threshold, threshold 0 being the original, with the plain LLC
 of the original and the near-zero Hessian counts (free block) beside the points.
 
@@ -126,7 +127,7 @@ def pair_panels(ax_d, ax_e, data: dict) -> None:
     pairs = data["pairs"]
 
     def mean(key):
-        return [np.mean([p[key] for p in pairs if p["threshold"] == t]) for t in thr]
+        return [np.mean([p.get(key, np.nan) for p in pairs if p["threshold"] == t]) for t in thr]
 
     for key, label, color in (("jaccard_raw", "unaligned", COLORS[1]), ("jaccard_weights", "aligned on weights", COLORS[0]),
                               ("jaccard_activations", "aligned on activations", COLORS[2]),
@@ -139,9 +140,13 @@ def pair_panels(ax_d, ax_e, data: dict) -> None:
     for key, label, color in (("barrier_raw", "unaligned", COLORS[1]), ("barrier_weights", "aligned on weights", COLORS[0]),
                               ("barrier_activations", "aligned on activations", COLORS[2])):
         ax_e.plot(thr, mean(key), "o-", color=color, label=label)
+    if all("path_barrier_raw" in p for p in pairs):  # outputs written before the path was measured lack it
+        for key, label, color in (("path_barrier_raw", "low-loss path, unaligned", COLORS[1]),
+                                  ("path_barrier_weights", "low-loss path, aligned on weights", COLORS[0])):
+            ax_e.plot(thr, mean(key), "s--", color=color, mfc="none", label=label)
     ax_e.set_xlabel("pruning threshold on |w|")
     ax_e.set_ylabel("max over path of L − linear interpolation")
-    ax_e.set_title("(e) train-loss barrier, straight path")
+    ax_e.set_title("(e) train-loss barrier: straight and low-loss paths")
     ax_e.legend(**LEGEND)
 
 

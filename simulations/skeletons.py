@@ -6,7 +6,8 @@ recipes; two more are trained from scratch with L1; all 14 are pruned at thresho
 softmax vectors on an out-of-distribution set. Beyond the post: in-distribution accuracy
 retention, the Jaccard overlap of the surviving weights of the two starts before and after
 aligning hidden units (Hungarian match on weights and on activations), the loss barrier on the
-straight path between them, and the SLT view: the LLC of each original and of each skeleton
+straight path between them and on the low-loss (Rashomon) path of :func:`slt.nn.skeleton.path_barrier`
+(raw and aligned on weights), and the SLT view: the LLC of each original and of each skeleton
 restricted to its surviving weights, and the near-zero Hessian counts before and after.
 
 Settings: ``digits`` (default; scikit-learn's 8×8 digits in distribution, an MLP 64-h-10; out of
@@ -46,11 +47,13 @@ CONFIG = {
              "recipes": [[1e-3, 50], [1e-3, 100], [3e-3, 75], [1e-2, 25], [1e-2, 75]],
              "scratch": [[1e-3, 150], [1e-3, 225]], "thresholds": [0.0, 0.01, 0.02, 0.05],
              "llc": {"num_chains": 8, "num_draws": 400, "num_burnin": 400, "gamma": 100.0, "batch_size": 256},
-             "llc_models": ["s0-base", "s0-r4", "s1-base", "s1-r4"], "retrain_epochs": 30, "max_hessian_dim": 4000},
+             "llc_models": ["s0-base", "s0-r4", "s1-base", "s1-r4"], "retrain_epochs": 30, "max_hessian_dim": 4000,
+             "path": {"num_points": 17, "steps": 200, "lr": 1e-2, "resolution": 4, "max_samples": 5000}},
     "quick": {"hidden": 12, "epochs": 30, "lr": 3e-3, "batch_size": 128, "l1_lr": 0.05,
               "recipes": [[3e-3, 10], [1e-2, 10]], "scratch": [[3e-3, 30]], "thresholds": [0.0, 0.05],
               "llc": {"num_chains": 2, "num_draws": 40, "num_burnin": 40, "gamma": 100.0, "batch_size": 256},
-              "llc_models": ["s0-r1"], "retrain_epochs": 5, "max_hessian_dim": 1000},
+              "llc_models": ["s0-r1"], "retrain_epochs": 5, "max_hessian_dim": 1000,
+              "path": {"num_points": 9, "steps": 60, "lr": 1e-2, "resolution": 4, "max_samples": 5000}},
 }
 
 
@@ -153,16 +156,28 @@ def model_records(models: list[nn.Module], originals: list[nn.Module], problem: 
     return out
 
 
-def pair_record(a: nn.Module, b: nn.Module, problem: Problem) -> dict:
-    """Mask overlap and loss barrier between two skeletons, raw and after alignment."""
+def pair_record(a: nn.Module, b: nn.Module, problem: Problem, path: dict) -> dict:
+    """Mask overlap and loss barriers between two skeletons, raw and after alignment: on the
+    straight path, and (raw, aligned on weights) on the low-loss path with the settings ``path``
+    (its loss on the first ``max_samples`` training samples: every image of the string is a
+    full-batch gradient per iteration), whose ``path_linear_*`` is the straight line's barrier
+    on the same points and samples."""
     X = problem.train[0]
     rec = {"jaccard_raw": P.mask_overlap(a, b).total, "barrier_raw": S.loss_barrier(a, b, problem.train).barrier}
+    others = {"raw": b}
     for method in ("weights", "activations"):
-        aligned = P.align(a, b, method=method, X=X)
+        others[method] = aligned = P.align(a, b, method=method, X=X)
         ov = P.mask_overlap(a, aligned)
         rec[f"jaccard_{method}"] = ov.total
         rec[f"barrier_{method}"] = S.loss_barrier(a, aligned, problem.train).barrier
         rec["jaccard_random"] = ov.expected_random
+    settings = {k: v for k, v in path.items() if k != "max_samples"}
+    subset = tuple(t[: path["max_samples"]] for t in problem.train)
+    for name in ("raw", "weights"):
+        found = S.path_barrier(a, others[name], subset, loss_fn=CE, **settings)
+        rec.update({f"path_barrier_{name}": found.barrier, f"path_linear_{name}": found.linear_barrier,
+                    f"path_rise_{name}": found.rise, f"path_length_{name}": found.length,
+                    f"path_iteration_{name}": found.best_iteration})
     return rec
 
 
@@ -215,7 +230,9 @@ def summarise(records: dict, pairs: list[dict], S_ood: np.ndarray, keys: list[st
             "ood_similarity_between_starts": float(sub[cross].mean()) if cross.any() else None,
             **{k: float(np.mean([p[k] for p in ps])) for k in ("jaccard_raw", "jaccard_weights",
                                                                "jaccard_activations", "jaccard_random",
-                                                               "barrier_raw", "barrier_weights") if ps},
+                                                               "barrier_raw", "barrier_weights",
+                                                               "path_barrier_raw", "path_barrier_weights")
+                 if ps and all(k in p for p in ps)},
         }
     out["min_ood_similarity"] = float(S_ood.min())
     return out
@@ -258,7 +275,7 @@ def main(argv=None) -> int:
         probs = P.predict(m, next(iter(problem.ood.values()))).softmax(dim=1)
         rec["ood_entropy"] = float(-(probs * probs.clamp_min(1e-30).log()).sum(dim=1).mean())
     log = ResumableLog(out / f"{NAME}_runs.jsonl")
-    done = log.done()
+    done = {k for k, r in ((r["key"], r) for r in log.records()) if r["kind"] != "pair" or "path_barrier_raw" in r}
     index = {k: i for i, k in enumerate(keys)}
     todo = [("pair", spec["key"][3:], t) for t in cfg["thresholds"] for spec in specs if spec["key"].startswith("s0-")]
     todo += [("llc", k, t) for k in cfg["llc_models"] for t in cfg["thresholds"]]
@@ -268,7 +285,7 @@ def main(argv=None) -> int:
         if key in done:
             continue
         if kind == "pair":
-            rec = pair_record(models[index[f"s0-{k}|{t:g}"]], models[index[f"s1-{k}|{t:g}"]], problem)
+            rec = pair_record(models[index[f"s0-{k}|{t:g}"]], models[index[f"s1-{k}|{t:g}"]], problem, cfg["path"])
         else:
             model = models[index[f"{k}|{t:g}"]]
             if kind == "retrained":

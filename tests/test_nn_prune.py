@@ -319,7 +319,8 @@ def test_figure_draws_from_simulation_output(tmp_path):
     Smat = (A + A.T) / 2
     np.fill_diagonal(Smat, 1.0)
     pair = {"jaccard_raw": 0.3, "jaccard_weights": 0.5, "jaccard_activations": 0.45, "jaccard_random": 0.2,
-            "barrier_raw": 0.4, "barrier_weights": 0.05, "barrier_activations": 0.08}
+            "barrier_raw": 0.4, "barrier_weights": 0.05, "barrier_activations": 0.08,
+            "path_barrier_raw": 0.02, "path_barrier_weights": 0.0}
     data = {"config": cfg, "keys": keys, "labels": keys, "ood": ["shuffled"],
             "models": [{"accuracy_ratio": 1.0, "density": 0.5} for _ in keys],
             "pairs": [{"threshold": t, **pair} for t in cfg["thresholds"]],

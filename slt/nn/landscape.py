@@ -3,6 +3,10 @@
 - :func:`rashomon_path`: walk from one minimum towards another inside the zero set (the
   Rashomon set), stepping in the near-zero eigenspace of the Hessian and correcting back to
   the minimum loss by Newton steps on the curved directions.
+- :func:`low_loss_path`: the path of lowest maximal loss between two points (the string method
+  of E, Ren & Vanden-Eijnden, as AutoNEB in Draxler et al. 2018): its highest loss is the lowest
+  level at which the two lie in one connected component of the Rashomon set, found with
+  gradients alone (no Hessian), and its barrier sits beside the straight line's.
 - :func:`filter_normalized_direction`, :func:`loss_slice`: the loss on a 2-D plane through
   the minimum, along random filter-normalised directions (Li, Xu, Taylor, Studer &
   Goldstein 2018) or along the two lowest-eigenvalue directions of the Hessian.
@@ -23,12 +27,14 @@ from torch import nn
 from slt.nn.hessian import FlatLoss, LossFn, spectrum_at
 
 __all__ = [
+    "LossPath",
     "LossSlice",
     "PerturbationEmbedding",
     "RashomonPath",
     "filter_normalized_direction",
     "flatten_parameters",
     "loss_slice",
+    "low_loss_path",
     "perturbation_embedding",
     "rashomon_path",
 ]
@@ -160,6 +166,154 @@ def _newton_correct(f: FlatLoss, w: torch.Tensor, steps: int, *, rtol, atol) -> 
         g = f.gradient(w).detach().numpy()
         w = w - torch.as_tensor(U @ ((U.T @ g) / lam))
     return w
+
+
+@dataclass(frozen=True)
+class LossPath:
+    """A polyline from one parameter vector to another and the loss along it.
+
+    Attributes
+    ----------
+    points : (k, d) the images (``points[0]``, ``points[-1]`` the fixed endpoints)
+    ts : (m,) arc-length fraction of every evaluation point (0 at the start, 1 at the end)
+    losses : (m,) the loss there
+    linear : (m,) the loss on the straight line between the endpoints at m evenly spaced points
+    iterations : string-method iterations run (fewer than asked once the barrier is 0);
+        ``best_iteration`` the one returned (0: the straight line)
+
+    ``barrier`` is ``max_t [L(t) − ((1 − t) L(0) + t L(1))]``, the definition of
+    :class:`slt.nn.skeleton.LossBarrier` with ``t`` the arc-length fraction, and
+    ``linear_barrier`` the same on the straight line; ``rise`` is ``max_t L(t) − max(L(0),
+    L(1))``, the Rashomon level above the higher endpoint at which the path connects them.
+    """
+
+    points: np.ndarray
+    ts: np.ndarray
+    losses: np.ndarray
+    linear: np.ndarray
+    iterations: int
+    best_iteration: int
+
+    @staticmethod
+    def _barrier(ts: np.ndarray, losses: np.ndarray) -> float:
+        return float(np.max(losses - ((1 - ts) * losses[0] + ts * losses[-1])))
+
+    @property
+    def barrier(self) -> float:
+        return self._barrier(self.ts, self.losses)
+
+    @property
+    def linear_barrier(self) -> float:
+        return self._barrier(np.linspace(0.0, 1.0, len(self.linear)), self.linear)
+
+    @property
+    def rise(self) -> float:
+        return float(self.losses.max() - max(self.losses[0], self.losses[-1]))
+
+    @property
+    def length(self) -> float:
+        """Euclidean length of the polyline."""
+        return float(np.linalg.norm(np.diff(self.points, axis=0), axis=1).sum())
+
+
+def low_loss_path(
+    model: nn.Module,
+    target,
+    data,
+    loss_fn: LossFn,
+    *,
+    num_points: int = 17,
+    steps: int = 200,
+    lr: float = 1e-2,
+    resolution: int = 4,
+    check_every: int = 10,
+) -> LossPath:
+    """A path of low maximal loss from the model's parameters to ``target`` (string method).
+
+    Images φ_0 … φ_{K−1} start evenly on the straight line, endpoints fixed.  Each iteration
+    moves every interior image down its own loss gradient (Adam, step ``lr``; the gradients of
+    all images at once under ``torch.func.vmap``), then redistributes the images at equal arc
+    length along the polyline (the simplified string method, E, Ren & Vanden-Eijnden 2007), so
+    the string relaxes towards a minimum energy path: the path whose highest loss is the lowest
+    level ε at which both ends lie in one connected component of {L ≤ ε} (a Rashomon set).
+    Every ``check_every`` iterations the loss is evaluated on ``resolution`` points per segment
+    and the path of lowest barrier so far is kept, the straight line included, so the returned
+    barrier never exceeds ``linear_barrier`` on the same points; the iterations stop early once
+    the barrier is 0 (the loss nowhere above the line joining the endpoints' losses).  Draxler, Veschgini, Salmhofer &
+    Hamprecht 2018 (AutoNEB) and Garipov et al. 2018 find such paths between trained networks.
+
+    Parameters
+    ----------
+    model : the start (its trainable parameters, float64 via :class:`slt.nn.hessian.FlatLoss`).
+    target : a module of the same architecture or a flat vector of shape (d,).
+    num_points : images K ≥ 3, endpoints included.
+    steps : string-method iterations (0: the straight line only).
+    lr : Adam's step on every coordinate of every image.
+    resolution : evaluation points per segment for the losses and the barrier.
+
+    Example
+    -------
+    >>> path = low_loss_path(net_a, align(net_a, net_b), (X, y), F.cross_entropy)  # doctest: +SKIP
+    >>> path.barrier, path.linear_barrier                                           # doctest: +SKIP
+    """
+    f = FlatLoss(model, data, loss_fn)
+    goal = flatten_parameters(target) if isinstance(target, nn.Module) else np.asarray(target, dtype=np.float64)
+    if goal.shape != (f.dim,):
+        raise ValueError(f"target has shape {goal.shape}; expected ({f.dim},)")
+    for name, value, least in (("num_points", num_points, 3), ("resolution", resolution, 1),
+                               ("check_every", check_every, 1), ("steps", steps, 0)):
+        if int(value) != value or value < least:
+            raise ValueError(f"{name}={value!r}; must be an integer >= {least}")
+    if not lr > 0:
+        raise ValueError(f"lr={lr}; must be > 0")
+    t = torch.linspace(0.0, 1.0, num_points, dtype=torch.float64)[:, None]
+    phi = (1 - t) * f.w0 + t * torch.as_tensor(goal)
+    ts, linear = _evaluate(f, phi, resolution)
+    best, best_at, best_barrier = phi.clone(), 0, LossPath._barrier(ts, linear)
+    grads = torch.func.vmap(torch.func.grad(f))
+    m, v = torch.zeros_like(phi[1:-1]), torch.zeros_like(phi[1:-1])
+    k = 0
+    for k in range(1, steps + 1):
+        g = grads(phi[1:-1]).detach()
+        m.mul_(0.9).add_(0.1 * g)
+        v.mul_(0.999).add_(0.001 * g * g)
+        step = lr * (m / (1 - 0.9**k)) / ((v / (1 - 0.999**k)).sqrt() + 1e-8)
+        phi = _equal_arclength(torch.cat([phi[:1], phi[1:-1] - step, phi[-1:]]))
+        if k % check_every == 0 or k == steps:
+            ts_k, losses = _evaluate(f, phi, resolution)
+            if not np.all(np.isfinite(losses)):
+                break
+            if (b := LossPath._barrier(ts_k, losses)) < best_barrier:
+                best, best_at, best_barrier = phi.clone(), k, b
+            if best_barrier <= 0.0:  # nowhere above the endpoints' line: nothing left to lower
+                break
+    ts_best, losses = _evaluate(f, best, resolution)
+    return LossPath(best.numpy(), ts_best, losses, linear, k, best_at)
+
+
+def _equal_arclength(phi: torch.Tensor) -> torch.Tensor:
+    """The images moved to equal arc length along the polyline through them (endpoints kept)."""
+    seg = (phi[1:] - phi[:-1]).norm(dim=1)
+    s = torch.cat([seg.new_zeros(1), seg.cumsum(0)])
+    if float(s[-1]) == 0.0:
+        return phi
+    s = s / s[-1]
+    want = torch.linspace(0.0, 1.0, phi.shape[0], dtype=phi.dtype)
+    hi = torch.searchsorted(s, want[1:-1], right=True).clamp(1, phi.shape[0] - 1)
+    lo = hi - 1
+    frac = ((want[1:-1] - s[lo]) / (s[hi] - s[lo]).clamp_min(1e-300))[:, None]
+    return torch.cat([phi[:1], phi[lo] + frac * (phi[hi] - phi[lo]), phi[-1:]])
+
+
+def _evaluate(f: FlatLoss, phi: torch.Tensor, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """Arc-length fractions and losses at ``resolution`` points per segment of the polyline."""
+    frac = torch.arange(resolution, dtype=phi.dtype) / resolution
+    W = (phi[:-1, None] + frac[None, :, None] * (phi[1:] - phi[:-1])[:, None]).reshape(-1, phi.shape[1])
+    W = torch.cat([W, phi[-1:]])
+    seg = (W[1:] - W[:-1]).norm(dim=1)
+    s = torch.cat([seg.new_zeros(1), seg.cumsum(0)]).numpy()
+    ts = s / s[-1] if s[-1] > 0 else np.linspace(0.0, 1.0, len(s))
+    return ts, f.values(W.numpy())
 
 
 def filter_normalized_direction(

@@ -10,7 +10,9 @@
   convolution into a ``Linear``); pruning masks are permuted with their weights. Not
   supported: normalisation layers, residual connections, attention.
 - :func:`loss_barrier`: the loss along the straight path between two networks and its
-  barrier ``max_t L((1−t)a + tb) − ((1−t)L(a) + tL(b))`` (Frankle et al. 2020).
+  barrier ``max_t L((1−t)a + tb) − ((1−t)L(a) + tL(b))`` (Frankle et al. 2020);
+  :func:`path_barrier`: the same along a low-loss path between them
+  (:func:`slt.nn.landscape.low_loss_path`, the Rashomon path of lowest maximal loss).
 - :func:`skeleton_llc`: the LLC restricted to a skeleton's surviving weights, the pruned ones
   held at zero (the restricted LLC of DESIGN §2).
 - :func:`near_zero_counts`: near-zero Hessian eigenvalues of the full and of the restricted loss.
@@ -38,6 +40,7 @@ __all__ = [
     "loss_barrier",
     "match_units",
     "near_zero_counts",
+    "path_barrier",
     "permute_units",
     "skeleton_llc",
 ]
@@ -287,6 +290,35 @@ def loss_barrier(a: nn.Module, b: nn.Module, data, *, loss_fn: Callable | None =
         with torch.no_grad():
             losses.append(float(loss_fn(net(X), y)))
     return LossBarrier(ts, np.array(losses))
+
+
+def path_barrier(a: nn.Module, b: nn.Module, data, *, loss_fn: Callable | None = None, **path_kwargs):
+    """The loss along a low-loss path from ``a`` to ``b`` (effective weights, masks applied).
+
+    :func:`slt.nn.landscape.low_loss_path` (the string method) between the permanent copies:
+    ``.barrier`` is :class:`LossBarrier`'s ``max_t [L(t) − ((1 − t) L(a) + t L(b))]`` along the
+    path, ``.linear_barrier`` the straight line's on the same number of points, ``.rise`` the
+    Rashomon level above the higher end at which the path joins the two.  A path barrier near
+    zero where the straight one is high says the two skeletons lie in one connected low-loss
+    set that is curved, not convex; align first (:func:`align`) to compare functions.
+
+    Parameters
+    ----------
+    loss_fn : default cross-entropy.
+    **path_kwargs : ``num_points``, ``steps``, ``lr``, ``resolution`` of ``low_loss_path``.
+
+    Examples
+    --------
+    >>> p = path_barrier(skel1, align(skel1, skel2), (X, y))          # doctest: +SKIP
+    >>> p.barrier, p.linear_barrier                                    # doctest: +SKIP
+    """
+    from slt.nn.landscape import low_loss_path
+
+    pa, pb = make_permanent(a), make_permanent(b)
+    shapes = [(k, tuple(v.shape)) for k, v in pa.named_parameters()]
+    if shapes != [(k, tuple(v.shape)) for k, v in pb.named_parameters()]:
+        raise ValueError("a and b have different parameters")
+    return low_loss_path(pa, pb, data, loss_fn or nn.functional.cross_entropy, **path_kwargs)
 
 
 def _free_masks(model: nn.Module, include: Include) -> dict[str, torch.Tensor]:
