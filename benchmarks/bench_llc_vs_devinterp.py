@@ -1,71 +1,94 @@
-"""Throughput of slt.nn.estimate_llc against devinterp 2.0.1 on the same MLP, data and settings.
+"""Throughput and λ̂ of slt.nn.estimate_llc against devinterp 2.0.1 and canonical-interp 0.1.5,
+each tool on the same model, data and settings, in one run.
 
-MLP 2→64→64→1, n = 4096 regression points, batch 256, 8 chains, SGLD with the same step,
-nβ and γ; CPU with ``torch.set_num_threads(1)`` (two torch threads stall on these machines).
-devinterp is never a dependency of slt: this script creates ``benchmarks/out/devinterp-venv``
-(``python -m venv --system-site-packages``) and runs ``pip install devinterp==2.0.1`` there, so
-the main environment is untouched. If that install or import fails it says why and still
-measures the bridge. Prints draws × chains per second of both and their ratio (same run),
-and both estimates with standard errors.
+Measured on each model of ``--models``: draws × chains per second of every tool (SGLD with the
+same step ε, nβ, γ, batch size, chains and draws, no burn-in, all on the CPU with
+``torch.set_num_threads(1)``; each tool first warmed up by a short call, then the least time of
+``repeats`` identical calls, with the load average, since the machine may be shared), the
+throughput ratio slt vmap / peer, and each tool's λ̂ with its between-chain standard error (the
+spread of the per-chain λ̂ over √chains; slt's own se, from its effective sample size, too).
+
+- ``mlp``: MLP 2→64→64→1 at its seeded initialisation; n = 4096 regression points
+  y = sin(x1 x2) + 0.1 ε; squared error; batch 256, 8 chains, ε = 1e-4, nβ = γ = 100.
+- ``attention``: a + b mod p with p = 64 (all n = p² pairs): token embedding (d = 48), one
+  ``nn.MultiheadAttention`` layer (4 heads), a linear read-out of the last position plus its
+  residual; trained here from a seeded initialisation (full-batch Adam with cosine decay), then
+  sampled with cross-entropy at the MLP's batch, chains, ε, nβ and γ.  The trained weights go to
+  ``out/attention_w_star.pt``; the peers load them and rebuild the data from the same seed.
+  slt samples attention through the math kernel itself; a peer that fails on it is recorded
+  with its error text.
+
+Tools: slt vmapped over chains and looped over chains; devinterp 2.0.1 in
+``benchmarks/out/devinterp-venv`` (``venv --system-site-packages`` of this Python, ``pip
+install devinterp==2.0.1``); canonical-interp 0.1.5 in ``benchmarks/out/canonical-venv`` (a
+venv of Python ≥ 3.12, which it needs for ``itertools.batched``: torch from the CPU wheel index,
+else from PyPI; then ``pip install --no-deps canonical-interp==0.1.5`` and numpy, pandas, tqdm,
+its imports: it declares torchvision but never imports it).  Neither peer is a dependency of
+slt.  Each peer runs in a subprocess in its venv, rebuilds the problem from the same seeds,
+runs a short warm-up call, then the timed calls.  canonical-interp runs with its default
+``compile=True`` (its SGLD step is compiled in any case); when compiling fails it falls back
+to ``compile=False`` and says so.  A peer that cannot be installed or run is reported with the
+reason, and the others are still measured.  Conventions (read from the peers' sources): all
+three take ε with the drift −(ε/2)(nβ∇L + γ(w − w*)) and noise N(0, ε); devinterp and
+canonical-interp record the minibatch loss of each step before the step; L(w*) is taken over
+all n samples by slt and canonical-interp, over 32 minibatches by devinterp; canonical-interp
+gives every chain the same minibatch each step and, after one shuffled pass, repeats that pass.
 
 ``--dln`` instead compares accuracy (issue 6): the 75-parameter deep linear network 5-5-5-5 at
 a rank-2 teacher (λ = 11, Aoyagi), n = 10⁴, Gaussian NLL, nβ = n/log n, γ = 1, batch 500.
 devinterp runs 4 chains × 5000 draws at each step size in ``--lrs`` (its defaults otherwise,
 no burn-in); slt runs its defaults (``slt.nn.llc.dln_llc``: ``step_size="auto"``).
 
-Run: ``python benchmarks/bench_llc_vs_devinterp.py [--draws 500] [--skip-devinterp]``
-     ``python benchmarks/bench_llc_vs_devinterp.py --dln [--lrs 1e-7 3e-7 1e-6]``
+``--quick`` runs every code path of the comparison at tiny sizes with the peers skipped (the
+test suite's smoke test).
+
+Run: ``python benchmarks/bench_llc_vs_devinterp.py [--draws 500] [--models mlp attention]
+[--skip-devinterp] [--skip-canonical]``; ``python benchmarks/bench_llc_vs_devinterp.py --dln
+[--lrs 1e-7 3e-7 1e-6]``; ``python benchmarks/bench_llc_vs_devinterp.py --quick --out DIR``.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import math
+import os
+import shutil
 import subprocess
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-OUT = Path(__file__).resolve().parent / "out"
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "benchmarks" / "out"
 VENV = OUT / "devinterp-venv"
-SETTINGS = dict(n=4096, batch_size=256, num_chains=8, step_size=1e-4, nbeta=100.0, gamma=100.0, seed=0)
+CANONICAL_VENV = OUT / "canonical-venv"
+DEVINTERP = "devinterp==2.0.1"
+CANONICAL = "canonical-interp==0.1.5"
+CANONICAL_DEPS = ["numpy", "pandas", "tqdm"]  # what canonical_interp imports besides torch
+TORCH_312 = "torch==2.13.0"  # this environment's torch, for the Python 3.12 venv
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+PY312_CANDIDATES = ["python3.12", "/root/.pyenv/versions/3.12.1/bin/python3.12"]  # the first that runs
+PEER_LABELS = {"devinterp": f"devinterp {DEVINTERP.split('==')[1]}",
+               "canonical": f"canonical-interp {CANONICAL.split('==')[1]}"}
+SAMPLING = dict(batch_size=256, num_chains=8, step_size=1e-4, nbeta=100.0, gamma=100.0, seed=0)
+MODELS = {  # the problems and their sampling settings, the same for every tool
+    "full": {"mlp": dict(problem="mlp", n=4096, **SAMPLING),
+             "attention": dict(problem="attention", p=64, d=48, heads=4, train_steps=300, train_lr=1e-2,
+                               **SAMPLING)},
+    "quick": {"mlp": dict(problem="mlp", n=64, **{**SAMPLING, "batch_size": 16, "num_chains": 2}),
+              "attention": dict(problem="attention", p=5, d=8, heads=2, train_steps=20, train_lr=1e-2,
+                                **{**SAMPLING, "batch_size": 5, "num_chains": 2})},
+}
+SETTINGS = MODELS["full"]["mlp"]
+DRAWS = {"full": dict(draws=500, warm_draws=20, repeats=3), "quick": dict(draws=8, warm_draws=8, repeats=1)}
 DLN = dict(widths=(5, 5, 5, 5), rank=2, n=10_000, batch_size=500, num_chains=4, draws=5000, gamma=1.0, seed=0)
 
-# Runs inside the devinterp venv; the problem is rebuilt from the same seeds.
-DEVINTERP_SCRIPT = r"""
-import json, sys, time, inspect, tempfile
-import torch
-torch.set_num_threads(1)
-s = json.loads(sys.argv[1])
-sys.path.insert(0, s["repo"])
-from benchmarks.bench_llc_vs_devinterp import dln_problem, problem
-model, X, y = problem(s["n"], s["seed"]) if s["problem"] == "mlp" else dln_problem()
-import devinterp
-from devinterp.slt import llc as llc_mod
-fn = llc_mod.llc
-print("devinterp", devinterp.__version__ if hasattr(devinterp, "__version__") else "?", "llc", inspect.signature(fn), file=sys.stderr)
-import datasets
-# devinterp 2.x is language-model shaped: rows of "input_ids" and a per-token loss
-# loss_fn(model, input_ids) -> (batch, seq-1). Each row carries (x, y); the per-sample loss
-# (squared error for the MLP, Gaussian NLL ½‖f(x) − y‖² for the DLN) is repeated in every
-# "token" column, so devinterp's mean over tokens is the per-sample loss.
-ds = datasets.Dataset.from_dict({"input_ids": torch.cat([X, y], 1).numpy()}).with_format("torch")
-d_in, dtype = X.shape[1], X.dtype
-def loss(model, ids):
-    ids = ids.to(dtype)
-    r = model(ids[:, :d_in]) - ids[:, d_in:]
-    per_sample = (r ** 2).sum(1, keepdim=True) * (0.5 if s["problem"] == "dln" else 1.0)
-    return per_sample.expand(-1, ids.shape[1] - 1)
-kw = dict(model=model, dataset=ds, observables={}, loss_fn=loss, num_chains=s["num_chains"], num_draws=s["draws"],
-          batch_size=s["batch_size"], lr=s["step_size"], n_beta=s["nbeta"], localization=s["gamma"], device="cpu",
-          batches_per_draw=1, output_path=tempfile.mkdtemp() + "/run.zarr")
-t = time.perf_counter()
-res = fn(**kw)
-dt = time.perf_counter() - t
-print(json.dumps({"seconds": dt, "mean": float(res["llc_mean"]), "std": float(res["llc_std"]),
-                  "init_loss": float(res["init_loss"]), "mean_loss": float(res["loss_trace"].mean())}))
-"""
 
-
+# ---- problems: torch only, no slt (the peers' subprocesses import these) ----
 def problem(n: int, seed: int):
     """The benchmark MLP (float32) and data: y = sin(x1 x2) + 0.1 ε."""
     import torch
@@ -90,45 +113,394 @@ def dln_problem():
     return teacher, X, y
 
 
-def bridge(draws: int, vectorize: bool = True) -> dict:
+def attention_model(p: int, d: int, heads: int, seed: int):
+    """Token embedding (p tokens, width d), one ``nn.MultiheadAttention`` layer, a linear read-out
+    of the last position plus its residual; initialised under ``seed``."""
+    import torch
+    from torch import nn
+
+    class AttentionAdder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(p, d)
+            self.att = nn.MultiheadAttention(d, heads, batch_first=True)
+            self.out = nn.Linear(d, p)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.emb(x)
+            a, _ = self.att(h, h, h)
+            return self.out(a[:, -1] + h[:, -1])
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return AttentionAdder()
+
+
+def attention_data(p: int):
+    """All p² pairs (a, b) as token sequences and their labels a + b mod p."""
+    import torch
+
+    X = torch.cartesian_prod(torch.arange(p), torch.arange(p))
+    return X, (X[:, 0] + X[:, 1]) % p
+
+
+def train_attention(spec: dict):
+    """The attention model of ``spec`` trained full batch on all pairs from its seeded
+    initialisation (Adam, learning rate cosine-decayed to 0); the model (eval mode) and facts."""
+    import torch
+    from torch import nn
+
+    model = attention_model(spec["p"], spec["d"], spec["heads"], spec["seed"])
+    X, y = attention_data(spec["p"])
+    opt = torch.optim.Adam(model.parameters(), lr=spec["train_lr"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, spec["train_steps"])
+    t = time.perf_counter()
+    for _ in range(spec["train_steps"]):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(X), y).backward()
+        opt.step()
+        sched.step()
+    model.eval()
+    with torch.no_grad():
+        out = model(X)
+    return model, {"train_seconds": time.perf_counter() - t, "train_loss": float(nn.functional.cross_entropy(out, y)),
+                   "train_accuracy": float((out.argmax(1) == y).float().mean())}
+
+
+def build_problem(spec: dict):
+    """(model at w*, X, y) of ``spec["problem"]``: the MLP, the DLN, or the attention model with
+    the trained weights saved at ``spec["weights"]``."""
+    import torch
+
+    if spec["problem"] == "mlp":
+        return problem(spec["n"], spec["seed"])
+    if spec["problem"] == "dln":
+        return dln_problem()
+    model = attention_model(spec["p"], spec["d"], spec["heads"], spec["seed"])
+    model.load_state_dict(torch.load(spec["weights"]))
+    return model.eval(), *attention_data(spec["p"])
+
+
+def per_sample_loss(kind: str, out, y):
+    """Each sample's loss, shape (batch,): squared error (mlp), ½‖f − y‖² (dln, the Gaussian
+    NLL) or cross-entropy (attention)."""
+    import torch
+
+    if kind == "attention":
+        return torch.nn.functional.cross_entropy(out, y.reshape(-1).long(), reduction="none")
+    sq = (out - y).pow(2).reshape(out.shape[0], -1).sum(1)
+    return 0.5 * sq if kind == "dln" else sq
+
+
+def mean_loss(kind: str, out, y):
+    """The mean of :func:`per_sample_loss` over the batch (the loss every tool is given)."""
+    return per_sample_loss(kind, out, y).mean()
+
+
+def chain_stats(per_chain) -> dict:
+    """λ̂ as the mean of the per-chain values; se = their spread (ddof 1) / √chains."""
+    v = [float(x) for x in per_chain]
+    m = sum(v) / len(v)
+    sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else float("nan")
+    return {"mean": m, "std": sd, "se": sd / math.sqrt(len(v)), "se_chains": sd / math.sqrt(len(v)), "per_chain": v}
+
+
+# ---- slt ----
+def bridge(spec: dict, draws: int, vectorize: bool = True) -> dict:
+    """One timed :func:`slt.nn.estimate_llc` call on ``spec``'s problem: SGLD at its settings, no
+    burn-in, no Richardson, no ν̂ (the peers compute none: the same work on every side)."""
+    import warnings
+
     import torch
 
     from slt.nn import estimate_llc
 
     torch.set_num_threads(1)
-    s = SETTINGS
-    model, X, y = problem(s["n"], s["seed"])
+    model, X, y = build_problem(spec)
     t = time.perf_counter()
-    res = estimate_llc(model, (X, y), loss_fn=torch.nn.functional.mse_loss, nbeta=s["nbeta"], gamma=s["gamma"],
-                       step_size=s["step_size"], num_chains=s["num_chains"], num_draws=draws, num_burnin=0,
-                       batch_size=s["batch_size"], seed=s["seed"], device="cpu", vectorize=vectorize,
-                       fluctuation_points=0)  # devinterp computes no ν̂: the same work on both sides
+    with warnings.catch_warnings():  # short unburnt chains: the diagnostics' warnings go to the JSON
+        warnings.simplefilter("ignore")
+        res = estimate_llc(model, (X, y), loss_fn=functools.partial(mean_loss, spec["problem"]), nbeta=spec["nbeta"],
+                           gamma=spec["gamma"], step_size=spec["step_size"], num_chains=spec["num_chains"],
+                           num_draws=draws, num_burnin=0, thin=1, sampler="sgld", richardson=False,
+                           batch_size=spec["batch_size"], seed=spec["seed"], device="cpu", vectorize=vectorize,
+                           fluctuation_points=0)
     dt = time.perf_counter() - t
-    return {"seconds": dt, "mean": res.mean, "se": res.se, "std": res.std}
+    row = {"seconds": dt, "mean": float(res.mean), "se": float(res.se), "se_chains": chain_stats(res.per_chain)["se"],
+           "std": float(res.std), "rhat": float(res.rhat), "warnings": list(res.warnings)}
+    return {**row, "attention": res.info["attention"]} if "attention" in res.info else row
+
+
+def guard(fn: Callable[[], dict]) -> dict:
+    """``fn()``, or ``{"error": ...}`` with the exception's text: one failure ends no run."""
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - recorded in the JSON and printed
+        return {"error": f"{type(exc).__name__}: {exc}"[:800], "traceback": traceback.format_exc()[-1500:]}
+
+
+def best_of(fn: Callable[[], dict], repeats: int) -> dict:
+    """``fn()``, a row with ``seconds``, ``repeats`` times: the first row with the least of the
+    times (the call least disturbed by other load on a shared machine), all in ``seconds_all``,
+    and the 1-minute load average before and after."""
+    load = [os.getloadavg()[0]]
+    rows = [fn() for _ in range(max(1, repeats))]
+    load.append(os.getloadavg()[0])
+    if any("seconds" not in r for r in rows):
+        return next(r for r in rows if "seconds" not in r)
+    secs = [r["seconds"] for r in rows]
+    return {**rows[0], "seconds": min(secs), "seconds_all": secs, "load_avg_1min": load}
+
+
+# ---- the peers: installed into their own venvs, run in subprocesses ----
+def _call(cmd: list, timeout: float) -> str | None:
+    """Run ``cmd``: None when it succeeded, else why not (the tail of its output)."""
+    try:
+        subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True, timeout=timeout)
+    except subprocess.CalledProcessError as exc:
+        return (exc.stderr or exc.stdout or f"exit status {exc.returncode}").strip()[-600:]
+    except subprocess.TimeoutExpired:
+        return f"timed out after {timeout:.0f}s"
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _pip(py: Path, args: list[str], timeout: float) -> str | None:
+    return _call([py, "-m", "pip", "install", "-q", *args], timeout)
+
+
+def devinterp_python(timeout: float) -> tuple[Path | None, str]:
+    """``VENV`` (a ``--system-site-packages`` venv of this Python) with devinterp installed:
+    (its python, how) or (None, why not)."""
+    py = VENV / "bin" / "python"
+    err = None if py.exists() else _call([sys.executable, "-m", "venv", "--system-site-packages", VENV], timeout)
+    err = err or _pip(py, [DEVINTERP], timeout)
+    if err:
+        return None, f"devinterp install failed: {err}"
+    return py, f"pip install {DEVINTERP} in {VENV.name} (venv --system-site-packages of Python {sys.version.split()[0]})"
+
+
+def python312() -> str | None:
+    """The first of ``PY312_CANDIDATES`` that runs and is Python ≥ 3.12."""
+    for cand in PY312_CANDIDATES:
+        exe = shutil.which(cand)
+        if exe and _call([exe, "-c", "import sys; assert sys.version_info >= (3, 12)"], 60) is None:
+            return exe
+    return None
+
+
+def canonical_python(timeout: float, install_timeout: float) -> tuple[Path | None, str]:
+    """``CANONICAL_VENV`` (a venv of Python ≥ 3.12) with torch (the CPU wheel index first, then
+    PyPI), canonical-interp without its declared dependencies and the packages it imports:
+    (its python, how) or (None, why not)."""
+    py, note = CANONICAL_VENV / "bin" / "python", CANONICAL_VENV / "torch-install.txt"
+    if not py.exists():
+        base = python312()
+        if base is None:
+            return None, f"canonical-interp needs Python >= 3.12 (itertools.batched): none of {PY312_CANDIDATES} runs"
+        if err := _call([base, "-m", "venv", CANONICAL_VENV], timeout):
+            return None, f"venv of {base} failed: {err}"
+    if _call([py, "-c", "import torch"], timeout) is not None:
+        tries: list[str] = []
+        for args, where in (([TORCH_312, "--index-url", TORCH_CPU_INDEX], "the CPU wheel index"),
+                            ([TORCH_312], "PyPI (its CUDA build, which runs on the CPU)")):
+            err = _pip(py, args, install_timeout)
+            why = " | ".join(line.strip() for line in (err or "").splitlines() if "rror" in line)[-400:] or err
+            tries.append(f"{TORCH_312} from {where}: " + ("installed" if err is None else f"failed ({why})"))
+            if err is None:
+                break
+        note.write_text("; ".join(tries))
+        if err is not None:
+            return None, "no torch for the Python 3.12 venv: " + "; ".join(tries)
+    for args in (["--no-deps", CANONICAL], CANONICAL_DEPS):
+        if err := _pip(py, args, timeout):
+            return None, f"pip install {' '.join(args)} failed: {err}"
+    how_torch = note.read_text() if note.exists() else "torch was already in the venv"
+    return py, (f"venv of Python 3.12 at {CANONICAL_VENV.name}; {how_torch}; pip install --no-deps {CANONICAL}; "
+                f"pip install {' '.join(CANONICAL_DEPS)}")
+
+
+def run_peer(py: Path, peer: str, spec: dict, timeout: float) -> dict:
+    """:func:`peer_main` for ``peer`` in its venv on ``spec``'s problem: its JSON line, or the error."""
+    code = "import sys; from benchmarks.bench_llc_vs_devinterp import peer_main; peer_main(sys.argv[1])"
+    try:
+        done = subprocess.run([str(py), "-c", code, json.dumps({**spec, "peer": peer})], capture_output=True,
+                              text=True, timeout=timeout, cwd=str(ROOT), check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"{peer} run timed out after {timeout:.0f}s"}
+    if done.returncode != 0:
+        return {"error": f"{peer} failed: {done.stderr.strip()[-800:]}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def devinterp(draws: int, timeout: float, settings: dict | None = None) -> dict:
-    py = VENV / "bin" / "python"
-    try:
-        if not py.exists():
-            subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(VENV)], check=True,
-                           capture_output=True, text=True, timeout=timeout)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "devinterp==2.0.1"], check=True,
-                       capture_output=True, text=True, timeout=timeout)
-    except subprocess.CalledProcessError as exc:
-        return {"error": f"devinterp install failed: {(exc.stderr or exc.stdout).strip()[-600:]}"}
-    except subprocess.TimeoutExpired:
-        return {"error": f"devinterp install timed out after {timeout:.0f}s"}
-    args = json.dumps({**SETTINGS, "problem": "mlp", **(settings or {}), "draws": draws,
-                       "repo": str(Path(__file__).resolve().parent.parent)})
-    try:
-        done = subprocess.run([str(py), "-c", DEVINTERP_SCRIPT, args], capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"devinterp run timed out after {timeout:.0f}s"}
-    if done.returncode != 0:
-        return {"error": f"devinterp import/run failed: {done.stderr.strip()[-800:]}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """devinterp on ``settings``' problem (default the MLP), ``draws`` draws, no warm-up."""
+    py, how = devinterp_python(timeout)
+    if py is None:
+        return {"error": how}
+    return run_peer(py, "devinterp", {**SETTINGS, **(settings or {}), "draws": draws, "warm_draws": 0}, timeout)
+
+
+def peer_main(arg: str) -> None:
+    """Inside a peer's venv: rebuild the problem, warm up with ``warm_draws`` draws (imports,
+    compilation), time ``repeats`` calls of ``draws`` draws (:func:`best_of`), print one JSON line."""
+    from importlib.metadata import version
+
+    import torch
+
+    torch.set_num_threads(1)
+    s = json.loads(arg)
+    model, X, y = build_problem(s)
+    run = (devinterp_runner if s["peer"] == "devinterp" else canonical_runner)(model, X, y, s)
+    warm = None
+    if s.get("warm_draws"):
+        t = time.perf_counter()
+        run(s["warm_draws"])
+        warm = time.perf_counter() - t
+
+    def timed() -> dict:
+        t = time.perf_counter()
+        return {**run(s["draws"]), "seconds": time.perf_counter() - t}
+
+    out = best_of(timed, s.get("repeats", 1))
+    dist = "devinterp" if s["peer"] == "devinterp" else "canonical-interp"
+    versions = {"python": sys.version.split()[0], "torch": torch.__version__, dist: version(dist)}
+    print(json.dumps({**out, "warm_seconds": warm, "versions": versions}))
+
+
+def devinterp_runner(model, X, y, s: dict) -> Callable[[int], dict]:
+    """devinterp 2.x is language-model shaped: rows of ``input_ids`` and a per-token loss
+    ``loss_fn(model, input_ids) -> (batch, seq - 1)``.  Each row carries (x, y); the per-sample
+    loss is repeated in every "token" column, so devinterp's mean over tokens is that loss."""
+    import tempfile
+
+    import datasets
+    import torch
+    from devinterp.slt.llc import llc
+
+    n, d_in = X.shape[0], X.shape[1]
+    rows = torch.cat([X.reshape(n, -1), y.reshape(n, -1).to(X.dtype)], 1).numpy()
+    ds = datasets.Dataset.from_dict({"input_ids": rows}).with_format("torch")
+
+    def loss(model, ids):
+        ids = ids.to(X.dtype)
+        return per_sample_loss(s["problem"], model(ids[:, :d_in]), ids[:, d_in:])[:, None].expand(-1, ids.shape[1] - 1)
+
+    def run(draws: int) -> dict:
+        res = llc(model=model, dataset=ds, observables={}, loss_fn=loss, num_chains=s["num_chains"], num_draws=draws,
+                  batch_size=s["batch_size"], lr=s["step_size"], n_beta=s["nbeta"], localization=s["gamma"],
+                  device="cpu", batches_per_draw=1, output_path=tempfile.mkdtemp() + "/run.zarr")
+        return {**chain_stats(res["llc_per_chain"].values), "init_loss": float(res["init_loss"]),
+                "mean_loss": float(res["loss_trace"].mean())}
+
+    return run
+
+
+def canonical_runner(model, X, y, s: dict) -> Callable[[int], dict]:
+    """canonical-interp: a DataLoader handing out whole shuffled batches by index (no per-sample
+    collation), ``steps_bw_draws=1``, no burn-in; its default ``compile=True``, or
+    ``compile=False`` (said in ``compile``) once compiling has failed."""
+    import torch
+    from canonical_interp.slt import LLCEstimator
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+
+    data = TensorDataset(X, y)
+    order = RandomSampler(data, generator=torch.Generator().manual_seed(s["seed"]))
+    loader = DataLoader(data, sampler=BatchSampler(order, s["batch_size"], drop_last=True), batch_size=None)
+    kw: dict[str, Any] = dict(criterion_fn=functools.partial(mean_loss, s["problem"]), devices="cpu", seed=s["seed"],
+                              show_progress=False)
+    mode = {"compile": "compile=True (its default)"}
+
+    def run(draws: int) -> dict:
+        est = LLCEstimator(draws=draws, chains=s["num_chains"], burnin_steps=0, steps_bw_draws=1,
+                           learning_rate=s["step_size"], localization=s["gamma"], nbeta=s["nbeta"])
+        try:
+            est.estimate_llc(model, loader, **kw)
+        except Exception as exc:  # compiling can fail on a machine: say so, run eager
+            if kw.get("compile") is False:
+                raise
+            kw["compile"] = False
+            mode["compile"] = f"compile=False, since compile=True failed: {type(exc).__name__}: {str(exc)[:400]}"
+            est.estimate_llc(model, loader, **kw)
+        src = Path(sys.modules[LLCEstimator.__module__].__file__).parent
+        uses_tv = any("torchvision" in f.read_text() for f in src.glob("*.py"))
+        return {**chain_stats(est.get_metrics()["llcs"].tolist()), **mode, "source_mentions_torchvision": uses_tv}
+
+    return run
+
+
+# ---- the comparison ----
+def install_peers(args: argparse.Namespace) -> dict:
+    """Each peer's venv python and how it was installed, or why it is skipped or missing."""
+    peers: dict[str, dict] = {}
+    for peer, skip in (("devinterp", args.skip_devinterp), ("canonical", args.skip_canonical)):
+        if args.quick or skip:
+            peers[peer] = {"skipped": "--quick" if args.quick else f"--skip-{peer}"}
+            continue
+        py, how = devinterp_python(args.timeout) if peer == "devinterp" else canonical_python(args.timeout,
+                                                                                            args.install_timeout)
+        peers[peer] = {"python": str(py), "install": how} if py else {"error": how}
+    return peers
+
+
+def measure_model(spec: dict, draws: dict, peers: dict, timeout: float, out: Path) -> dict:
+    """Every tool on one problem (the attention model trained first): slt vmapped and looped
+    (after an untimed warm-up call), then each peer; rates, ratios slt vmap / peer and the
+    difference of the estimates in their combined between-chain standard errors."""
+    facts: dict[str, Any] = {}
+    if spec["problem"] == "attention":
+        import torch
+
+        model, facts = train_attention(spec)
+        out.mkdir(parents=True, exist_ok=True)
+        spec = {**spec, "weights": str(out / "attention_w_star.pt")}
+        torch.save(model.state_dict(), spec["weights"])
+    model, X, _ = build_problem(spec)
+    facts.update(params=sum(p.numel() for p in model.parameters()), n=X.shape[0])
+    guard(lambda: bridge(spec, draws["warm_draws"]))  # imports, the first vmap trace
+    rows = {"slt vmap": guard(lambda: best_of(lambda: bridge(spec, draws["draws"]), draws["repeats"])),
+            "slt loop": guard(lambda: best_of(lambda: bridge(spec, draws["draws"], False), draws["repeats"]))}
+    for peer, how in peers.items():
+        rows[PEER_LABELS[peer]] = run_peer(Path(how["python"]), peer, {**spec, **draws}, timeout) if "python" in how \
+            else dict(how)
+    base = rows["slt vmap"]
+    for row in rows.values():
+        if "seconds" not in row:
+            continue
+        row["draws_chains_per_s"] = spec["num_chains"] * draws["draws"] / row["seconds"]
+        if "seconds" in base and row is not base:
+            row["slt_vmap_speedup"] = row["seconds"] / base["seconds"]
+            row["difference_in_chain_se"] = (row["mean"] - base["mean"]) / math.hypot(row["se_chains"], base["se_chains"])
+    return {"settings": spec, **facts, "tools": rows}
+
+
+def report(results: dict) -> None:
+    """The table: per model, each tool's time, throughput, λ̂ ± se and slt vmap's speed-up."""
+    print(f"{results['draws']} draws x chains per call, no burn-in, SGLD, 1 torch thread; each tool warmed up "
+          f"({results['warm_draws']} draws), then the least time of {results['repeats']} calls; draws*chains per s; "
+          f"λ̂ ± its between-chain se; speed-up = slt vmap throughput / the tool's; Δ = (λ̂ − slt vmap's λ̂) "
+          f"in combined between-chain se")
+    for name in results["models"]:
+        r, s = results[name], results[name]["settings"]
+        trained = (f", trained {s['train_steps']} Adam steps: loss {r['train_loss']:.3f}, "
+                   f"accuracy {r['train_accuracy']:.3f}" if "train_loss" in r else ", seeded init")
+        print(f"\n{name}: {r['params']} parameters, n = {r['n']}{trained}; batch {s['batch_size']}, "
+              f"{s['num_chains']} chains, eps = {s['step_size']:g}, nbeta = {s['nbeta']:g}, gamma = {s['gamma']:g}")
+        print(f"  {'tool':24s} {'time':>10s} {'rate':>10s}  {'λ̂ ± se':>22s}  speed-up  Δ")
+        for tool, row in r["tools"].items():
+            if "seconds" not in row:
+                print(f"  {tool:24s} {'skipped: ' + row['skipped'] if 'skipped' in row else row['error']}")
+                continue
+            ratio = f"{row['slt_vmap_speedup']:5.2f}x  {row['difference_in_chain_se']:+5.1f}" \
+                if "slt_vmap_speedup" in row else ""
+            own = f" (own se {row['se']:.3f})" if row["se"] != row["se_chains"] else ""
+            print(f"  {tool:24s} {row['seconds']:8.2f} s {row['draws_chains_per_s']:8.0f}/s  "
+                  f"λ̂ = {row['mean']:9.3f} ± {row['se_chains']:6.3f}  {ratio}{own}")
+            if "compile" in row:
+                print(f"  {'':24s} {row['compile']}; warm-up call {row['warm_seconds']:.1f} s")
+    for peer, how in results["peers"].items():
+        print(f"{PEER_LABELS[peer]}: {how.get('install') or how.get('skipped') or how.get('error')}")
 
 
 def dln_accuracy(lrs: list[float], timeout: float, skip_devinterp: bool) -> dict:
@@ -170,42 +542,42 @@ def dln_accuracy(lrs: list[float], timeout: float, skip_devinterp: bool) -> dict
     return {"lambda": lam, "nbeta": nbeta, "full_loss_at_w_star": full_loss, **rows}
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--draws", type=int, default=None, help="draws per chain (default 500; 8 with --quick)")
+    parser.add_argument("--models", nargs="+", choices=["mlp", "attention"], default=["mlp", "attention"])
     parser.add_argument("--skip-devinterp", action="store_true")
-    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--skip-canonical", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, peers skipped (the smoke test)")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds for one peer run or small install")
+    parser.add_argument("--install-timeout", type=float, default=3600.0, help="seconds for installing torch")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder of the JSON and the attention weights")
     parser.add_argument("--dln", action="store_true", help="accuracy on the 75-parameter DLN instead of speed")
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-7, 3e-7, 1e-6])
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    args = parse(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
     if args.dln:
         rows = dln_accuracy(args.lrs, args.timeout, args.skip_devinterp)
-        OUT.mkdir(parents=True, exist_ok=True)
-        (OUT / "bench_llc_vs_devinterp_dln.json").write_text(json.dumps(rows, indent=2))
+        (args.out / "bench_llc_vs_devinterp_dln.json").write_text(json.dumps(rows, indent=2))
         return 0
-    chains = SETTINGS["num_chains"]
-    bridge(20)  # warm-up (imports, first vmap trace)
-    rows = {"slt vmap": bridge(args.draws), "slt loop": bridge(args.draws, vectorize=False)}
-    if not args.skip_devinterp:
-        rows["devinterp 2.0.1"] = devinterp(args.draws, args.timeout)
-    print(f"MLP 2-64-64-1, batch {SETTINGS['batch_size']}, {chains} chains x {args.draws} draws, 1 torch thread")
-    for name, r in rows.items():
-        if "error" in r:
-            print(f"{name:16s} {r['error']}")
-            continue
-        rate = chains * args.draws / r["seconds"]
-        est = f"llc {r['mean']:.3f}" + (f" ± {r['se']:.3f}" if r.get("se") is not None else "")
-        print(f"{name:16s} {r['seconds']:7.2f} s  {rate:8.0f} draws*chains/s  {est}")
-    base = rows.get("devinterp 2.0.1", {})
-    if "seconds" in base:
-        print(f"ratio slt vmap / devinterp throughput: {base['seconds'] / rows['slt vmap']['seconds']:.1f}x")
-        d = abs(rows["slt vmap"]["mean"] - base["mean"]) / rows["slt vmap"]["se"]
-        print(f"estimates differ by {d:.1f} bridge standard errors")
-    print(f"ratio slt vmap / slt loop: {rows['slt loop']['seconds'] / rows['slt vmap']['seconds']:.2f}x")
-    print(f"vs devinterp's measured 566-648 draws*chains/s (goal >= 5x = 2830-3240): "
-          f"{chains * args.draws / rows['slt vmap']['seconds'] / 607:.1f}x the midpoint")
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "bench_llc_vs_devinterp.json").write_text(json.dumps(rows, indent=2))
+    mode = "quick" if args.quick else "full"
+    draws = {**DRAWS[mode], **({"draws": args.draws} if args.draws else {})}
+    from importlib.metadata import version
+
+    results: dict[str, Any] = {"mode": mode, "models": args.models, **draws, "torch_threads": 1,
+                               "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
+                                            "slt": version("slt")},
+                               "peers": install_peers(args)}
+    for name in args.models:
+        results[name] = measure_model(MODELS[mode][name], draws, results["peers"], args.timeout, args.out)
+    report(results)
+    (args.out / "bench_llc_vs_devinterp.json").write_text(json.dumps(results, indent=2, default=str))
     return 0
 
 
