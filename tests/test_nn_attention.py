@@ -100,5 +100,30 @@ def test_transformer_lm_with_defaults_and_per_sample_llcs(lm):
     res = quiet_llc(model, data, loss_fn=sequence_ce, seed=0, num_draws=60, num_burnin=800, per_sample=True)
     assert "TransformerEncoderLayer" in res.info["attention"]
     assert math.isfinite(res.mean) and res.mean > 0 and math.isfinite(res.rhat)
-    assert res.fluctuation is not None and res.per_sample.shape == (data[0].shape[0],)
-    assert np.all(np.isfinite(res.per_sample))
+    assert res.fluctuation is not None and res.per_sample.shape == tuple(data[1].shape)  # per token: (n, seq)
+    assert res.info["per_sample"] == "token" and np.all(np.isfinite(res.per_sample))
+
+
+def test_per_token_llcs_average_to_the_estimate(lm, adder):
+    """λ̂_it = nβ(E_w ℓ_it − ℓ_it(w*)) from running sums at every draw: with a full-batch sampler
+    the mean over all tokens is λ̂ (the loss is the mean over tokens), and the mean over each
+    sequence's tokens is that sequence's per-sample LLC (same seed, per_sample="sample")."""
+    model, data = lm
+    kw = dict(loss_fn=sequence_ce, sampler="mala", step_size=1e-4, metric=0.0, num_chains=2, num_draws=20,
+              num_burnin=10, seed=0)
+    tokens = quiet_llc(model, data, per_sample="token", **kw)
+    samples = quiet_llc(model, data, per_sample="sample", **kw)
+    n, seq = data[1].shape
+    assert tokens.per_sample.shape == (n, seq) and samples.per_sample.shape == (n,)
+    assert tokens.per_sample.sum() / (n * seq) == pytest.approx(tokens.mean, rel=1e-4)
+    np.testing.assert_allclose(tokens.per_sample.mean(axis=1), samples.per_sample, rtol=1e-3,
+                               atol=1e-4 * np.abs(samples.per_sample).max())
+    assert tokens.mean == samples.mean and np.ptp(tokens.per_sample) > 0.1 * np.abs(tokens.per_sample).max()
+    with pytest.raises(ValueError, match="per_sample='token'.*not integer token sequences"):
+        quiet_llc(adder[0], adder[1], per_sample="token", **{**kw, "loss_fn": nn.functional.cross_entropy})
+    with pytest.raises(ValueError, match="per_sample='token'.*not the mean of its tokens"):
+        quiet_llc(model, data, per_sample="token", **{**kw, "loss_fn": lambda o, t: sequence_ce(o, t) * t.numel()})
+    with pytest.raises(ValueError, match="per_sample"):
+        quiet_llc(model, data, per_sample="tokens", **kw)
+    res = quiet_llc(adder[0], adder[1], per_sample=True, **{**kw, "loss_fn": nn.functional.cross_entropy})
+    assert res.per_sample.shape == (adder[1][1].shape[0],) and res.info["per_sample"] == "sample"

@@ -10,6 +10,7 @@ samplers and the chains' minibatch losses (unbiased for L_n) otherwise.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,16 +18,19 @@ import torch
 from torch import nn
 from torch.func import hessian, vmap
 
-from slt.errors import DivergenceError
 from slt.estimators.backend import Chains, NoteBook, Probe, RunSpec
 from slt.estimators.config import SMALL_DIM
 from slt.estimators.tuning import StepAdapter
 from slt.nn import sgmcmc
 from slt.nn.data import as_tensors
-from slt.nn.flat import Batches, ChainEvaluator, FlatNetwork, LossFn, pick_device
+from slt.nn.flat import ChainEvaluator, FlatNetwork, LossFn, pick_device
+from slt.nn.groups import ChainGroup, metric_fn, potential_fn
 from slt.nn.models import generator
+from slt.nn.streams import split_chains
+from slt.nn.tokens import TokenLosses, TokenSums, token_layout_problem
+from slt.sampling.rng import seed_to_int
 
-__all__ = ["TorchBackend"]
+__all__ = ["TorchBackend", "resolve_compile", "resolve_devices"]
 
 CHECK_EVERY = 100  # steps between the divergence checks (each one syncs with the device)
 
@@ -41,14 +45,20 @@ class TorchBackend(NoteBook):
     loss_fn : ``loss_fn(outputs, targets)``, the mean per-sample negative log-likelihood.
     device : torch device (None: CUDA when available).
     vectorize : False loops over chains instead of vmap.
+    restrict : sample only these coordinates (:func:`slt.nn.flat.restriction_mask`).
+    compile : "auto", True or False: the sampling step's evaluation through ``torch.compile``
+        (:func:`resolve_compile`).
+    devices : devices to split the chains across (None: ``[device]``); each group of chains runs
+        vmapped on its device and the traces are gathered on the host (:mod:`slt.nn.groups`).
     """
 
     samplers = ("sgld", "mala", "hmc", "sgnht", "rmsprop_sgld")
 
     def __init__(self, model: nn.Module, data, loss_fn: LossFn, *, device=None, vectorize: bool = True,
-                 restrict: Any = None):
+                 restrict: Any = None, compile: bool | str = "auto", devices: Sequence[Any] | None = None):
         super().__init__()
-        self.device = pick_device(device)
+        self.devices = resolve_devices(device, devices)
+        self.device = self.devices[0]
         X, y = as_tensors(data)
         if X.shape[0] == 0:
             raise ValueError("data is empty (0 samples)")
@@ -59,9 +69,17 @@ class TorchBackend(NoteBook):
             raise ValueError(f"loss_fn must return a scalar (mean) loss, got shape {tuple(probe.shape)}")
         self.n, self.dim = int(X.shape[0]), self.net.dim
         self.name = f"{type(model).__name__} (torch backend, {self.dim} parameters)"
-        self.evaluate = ChainEvaluator(self.net, self.X, self.y, vectorize=vectorize)
+        self.compile, self.compile_rule = resolve_compile(compile, self.devices, vectorize)
+        self.evaluate = ChainEvaluator(self.net, self.X, self.y, vectorize=vectorize, compile=self.compile)
+        self._evaluators = {self.device: self.evaluate}
+        for dev in self.devices[1:]:
+            if dev not in self._evaluators:
+                net = FlatNetwork(model, loss_fn, dev, restrict=restrict)
+                self._evaluators[dev] = ChainEvaluator(net, X.to(dev), y.to(dev), vectorize=vectorize,
+                                                       compile=self.compile)
         self.supports_metric = self.dim <= SMALL_DIM
         self._per_sample = None
+        self.tokens: TokenSums | None = None
 
     # --- points -------------------------------------------------------------------------------
     def point(self, w: Any = None) -> torch.Tensor:
@@ -72,6 +90,9 @@ class TorchBackend(NoteBook):
         t = torch.as_tensor(w, dtype=self.net.w0.dtype).to(self.device).reshape(-1)
         if t.numel() != self.net.full_point.numel():
             raise ValueError(f"w_star has {t.numel()} entries; the model has {self.net.full_point.numel()} parameters")
+        for ev in self._evaluators.values():
+            if ev.net is not self.net:
+                ev.net.hold_at(t.to(ev.X.device))
         return self.net.hold_at(t)
 
     def _points(self, points: Any) -> torch.Tensor:
@@ -88,123 +109,91 @@ class TorchBackend(NoteBook):
             W = W + torch.randn(W.shape, generator=g, dtype=W.dtype, device=self.device) / math.sqrt(gamma + nbeta)
         return W
 
-    # --- the potential ------------------------------------------------------------------------
-    def _potential(self, cfg, center: torch.Tensor):
-        nbeta, gamma = cfg.nbeta, cfg.gamma
-
-        def potential(W: torch.Tensor, idx: torch.Tensor | None = None):
-            """U = nβ L + (γ/2)‖W − w*‖², ∇U and L per chain."""
-            grads, loss = self.evaluate(W, idx)
-            diff = W - center
-            return nbeta * loss + 0.5 * gamma * diff.square().sum(dim=1), nbeta * grads + gamma * diff, loss
-
-        return potential
-
-    def _hdiag(self, W: torch.Tensor) -> torch.Tensor:
-        """Diagonal of ∇²L_n at each chain by forward differences of the gradient, all d + 1 points
-        of every chain in one vmapped call: ∂²L/∂w_d² ≈ (∂_d L(w + h_d e_d) − ∂_d L(w))/h_d with
-        h_d = 1e-5 (1 + |w_d|), a deterministic function of w (so MALA's metric stays exact)."""
-        c, d = W.shape
-        h = 1e-5 * (1.0 + W.abs())
-        pts = torch.cat([W.unsqueeze(1), W.unsqueeze(1) + torch.diag_embed(h)], dim=1).reshape(c * (d + 1), d)
-        grads, _ = self.evaluate(pts, None)
-        grads = grads.reshape(c, d + 1, d)
-        return (torch.diagonal(grads[:, 1:, :], dim1=1, dim2=2) - grads[:, 0, :]) / h
-
-    def _hessian_tensor(self, W: torch.Tensor) -> torch.Tensor:
-        if self.dim > SMALL_DIM:
-            raise ValueError(f"exact Hessians are computed for up to {SMALL_DIM} coordinates; this model has {self.dim}")
-        full = hessian(lambda w: self.net.loss(w, self.X, self.y))
-        try:
-            return vmap(full)(W.detach())
-        except Exception:  # noqa: BLE001 - modules vmap cannot batch: one chain at a time
-            return torch.stack([full(w) for w in W.detach()])
-
-    def _factors(self, cfg):
-        if cfg.sampler != "mala" or cfg.metric <= 0:
-            return None
-        dt = 0.5 * cfg.step_size
-        return lambda W: sgmcmc.metric_factors(self._hdiag(W), dt, cfg.nbeta, cfg.gamma, cfg.metric)
+    # --- per-token losses ---------------------------------------------------------------------
+    def use_tokens(self) -> str | None:
+        """Record per-token losses at the draws of every run with a probe (the estimator's drawing
+        run): None when on, else why the loss does not decompose over tokens (:mod:`slt.nn.tokens`)."""
+        problem = token_layout_problem(self.net, self.X, self.y)
+        if problem is None:
+            self.tokens = TokenSums(TokenLosses(self.net, self.X, self.y))
+        return problem
 
     # --- running ------------------------------------------------------------------------------
+    def _groups(self, spec: RunSpec, init: torch.Tensor, seed: int, draws: int) -> list[ChainGroup]:
+        center = self._points(spec.center).reshape(-1)
+        parts = split_chains(init.shape[0], len(self.devices))
+        return [ChainGroup(self._evaluators[dev], spec.config, center, init[part.start:part.stop], part, seed, draws)
+                for dev, part in zip(self.devices, parts)]
+
+    def _gather(self, groups: list[ChainGroup]) -> torch.Tensor:
+        """All chains' positions on the first device, in chain order."""
+        if len(groups) == 1:
+            return groups[0].state.w.detach()
+        return torch.cat([g.state.w.detach().to(self.device) for g in groups])
+
     def run(self, spec: RunSpec, init: Any, *, num_steps: int, thin: int, seed: int | None,
             progress: bool = False, probe: Probe | None = None, skip: int = 0) -> Chains:
+        """``num_steps`` steps of every chain; chain c's noise, acceptance draws and minibatches come
+        from streams of (seed, c) (:mod:`slt.nn.streams`), so the numbers do not depend on the split
+        of the chains across ``devices``."""
         from tqdm.auto import tqdm
 
         cfg = spec.config
-        center = self._points(spec.center).reshape(-1)
-        gen = generator(seed, self.device)
-        host = generator(seed, "cpu")  # trajectory lengths: drawn on the host, no device sync
-        potential = self._potential(cfg, center)
-        factors = self._factors(cfg)
-        W = self._points(init).clone()
+        seed = seed_to_int(seed)
+        host = generator(seed, "cpu")  # HMC's trajectory lengths (shared by all chains): no device sync
+        W = self._points(init)
         chains = W.shape[0]
-        exact = cfg.sampler in ("mala", "hmc")
-        if exact:
-            u, g, loss = potential(W)
-            state = sgmcmc.MetropolisState(W, u, g, loss, torch.zeros(chains, dtype=torch.int64, device=self.device),
-                                           None, None if factors is None else factors(W))
-        else:
-            opts = {"diffusion": cfg.options.diffusion} if cfg.sampler == "sgnht" else {}
-            state = sgmcmc.init(cfg.sampler, W, **opts)
-        kernel_opts = {"alpha": cfg.options.alpha, "eps": cfg.options.eps} if cfg.sampler == "rmsprop_sgld" else {}
-        batches = Batches(self.n, cfg.batch_size, chains, gen, self.device)
-        adapter = StepAdapter(cfg.step_size, spec.adapt_acceptance) if spec.adapt_acceptance and skip else None
-        if adapter is not None and factors is not None:
-            raise ValueError("MALA's metric is computed at a fixed step: give step_size, or use metric=0")
         draws = (num_steps - skip) // thin
-        trace = torch.empty(chains, draws, dtype=W.dtype, device=self.device)
-        dist = torch.empty_like(trace)
-        eps, accepted_at_skip, checked = cfg.step_size, None, 0
+        groups = self._groups(spec, W, seed, draws)
+        adapter = StepAdapter(cfg.step_size, spec.adapt_acceptance) if spec.adapt_acceptance and skip else None
+        if adapter is not None and groups[0].factors is not None:
+            raise ValueError("MALA's metric is computed at a fixed step: give step_size, or use metric=0")
+        tokens = self.tokens if probe is not None else None
+        if tokens is not None:
+            tokens.start(self._points(spec.center))
+        eps, checked = cfg.step_size, 0
         leapfrog = cfg.options.leapfrog if cfg.sampler == "hmc" else 1
         bar = tqdm(total=num_steps, disable=not progress, desc=cfg.sampler, leave=False)
         for t in range(num_steps):
             if t == skip:
-                if adapter is not None:
-                    eps = adapter.final
-                accepted_at_skip = state.accepted.clone() if exact else None
-            noise = torch.randn(state.w.shape, generator=gen, dtype=state.w.dtype, device=self.device)
+                eps = adapter.final if adapter is not None else eps
+                for g in groups:
+                    g.mark_skip()
             step_eps = adapter.step if adapter is not None and t < skip else eps
-            if exact:
-                uniform = 1.0 - torch.rand(chains, generator=gen, dtype=state.w.dtype, device=self.device)
-                if cfg.sampler == "mala":
-                    level = torch.randint(cfg.step_levels, (chains,), generator=gen, device=self.device)
-                    state = sgmcmc.mala_step(state, potential, factors, noise, uniform, level, step_eps)
-                else:
-                    length = leapfrog if leapfrog == 1 else int(torch.randint(leapfrog // 2 + 1, leapfrog + 1, (1,),
-                                                                                    generator=host))
-                    state = sgmcmc.hmc_step(state, potential, noise, uniform, step_eps, length)
-                if adapter is not None and t < skip:
-                    adapter.update(float(state.accept_prob.mean()))
-                loss = state.loss
-            else:
-                _, grad_u, loss = potential(state.w, batches.next())
-                state = sgmcmc.step(cfg.sampler, state, grad_u, noise, step_eps, **kernel_opts)
+            length = leapfrog if leapfrog == 1 else int(torch.randint(leapfrog // 2 + 1, leapfrog + 1, (1,),
+                                                                            generator=host))
+            for g in groups:
+                g.step(step_eps, length)
+            if adapter is not None and t < skip:
+                adapter.update(sum(float(g.state.accept_prob.sum()) for g in groups) / chains)
             k = t + 1 - skip
             if k > 0 and k % thin == 0:
-                j = k // thin - 1
-                trace[:, j] = loss
-                dist[:, j] = (state.w - center).square().sum(dim=1)
-                if probe is not None and j % probe.every == 0:
-                    probe.fn(state.w.detach(), j)
+                self._record(groups, k // thin - 1, probe, tokens)
             if t + 1 - checked >= CHECK_EVERY or t + 1 == num_steps:
-                self._check_finite(state.w, loss, t)
+                for g in groups:
+                    g.check_finite(t)
                 checked = t + 1
             bar.update(1)
         bar.close()
         acceptance = None
-        if exact:
-            base = accepted_at_skip if accepted_at_skip is not None else torch.zeros_like(state.accepted)
-            acceptance = float((state.accepted - base).sum()) / (chains * max(num_steps - skip, 1))
-        return Chains(positions=state.w.detach(), loss_traces=trace.double().cpu().numpy(),
-                      distance_traces=dist.double().cpu().numpy(), acceptance=acceptance, step_size=float(eps))
+        if groups[0].exact:
+            acceptance = sum(g.accepted() for g in groups) / (chains * max(num_steps - skip, 1))
+        return Chains(positions=self._gather(groups),
+                      loss_traces=torch.cat([g.trace.double().cpu() for g in groups]).numpy(),
+                      distance_traces=torch.cat([g.dist.double().cpu() for g in groups]).numpy(),
+                      acceptance=acceptance, step_size=float(eps))
 
-    @staticmethod
-    def _check_finite(w: torch.Tensor, loss: torch.Tensor, t: int) -> None:
-        bad = ~(torch.isfinite(w).all(dim=1) & torch.isfinite(loss))
-        if bad.any():
-            chain = int(torch.nonzero(bad)[0])
-            raise DivergenceError(chain, t + 1, float(loss[chain]), hint="lower step_size or raise gamma")
+    def _record(self, groups: list[ChainGroup], j: int, probe: Probe | None, tokens: TokenSums | None) -> None:
+        for g in groups:
+            g.record(j)
+        if probe is None:
+            return
+        due = j % probe.every == 0
+        w = self._gather(groups) if due or tokens is not None else None
+        if tokens is not None:
+            tokens.add(w)
+        if due:
+            probe.fn(w, j)
 
     # --- probes -------------------------------------------------------------------------------
     def mala_acceptance(self, points: Any, spec: RunSpec, seed: int | None) -> np.ndarray:
@@ -212,9 +201,8 @@ class TorchBackend(NoteBook):
         P = self._points(points)
         c, k, d = P.shape
         W = P.reshape(c * k, d)
-        center = self._points(spec.center).reshape(-1)
-        potential = self._potential(cfg, center)
-        factors = self._factors(cfg)
+        potential = potential_fn(self.evaluate, cfg, self._points(spec.center).reshape(-1))
+        factors = metric_fn(self.evaluate, cfg)
         gen = generator(seed, self.device)
         u, g, loss = potential(W)
         state = sgmcmc.MetropolisState(W, u, g, loss, torch.zeros(c * k, dtype=torch.int64, device=self.device),
@@ -227,11 +215,20 @@ class TorchBackend(NoteBook):
 
     def step_factors(self, points: Any, spec: RunSpec) -> np.ndarray:
         W = self._points(points)
-        factors = self._factors(spec.config)
+        factors = metric_fn(self.evaluate, spec.config)
         return np.ones(tuple(W.shape)) if factors is None else factors(W).double().cpu().numpy()
 
     def hessians(self, points: Any) -> np.ndarray:
-        return self._hessian_tensor(self._points(points)).double().cpu().numpy()
+        if self.dim > SMALL_DIM:
+            raise ValueError(f"exact Hessians are computed for up to {SMALL_DIM} coordinates; "
+                             f"this model has {self.dim}")
+        W = self._points(points).detach()
+        full = hessian(lambda w: self.net.loss(w, self.X, self.y))
+        try:
+            H = vmap(full)(W)
+        except Exception:  # noqa: BLE001 - modules vmap cannot batch: one chain at a time
+            H = torch.stack([full(w) for w in W])
+        return H.double().cpu().numpy()
 
     def top_curvature(self, points: Any, seed: int | None = None) -> float:
         W = self._points(points)
@@ -239,12 +236,16 @@ class TorchBackend(NoteBook):
 
     def per_sample_losses(self, points: Any, rows: np.ndarray) -> np.ndarray:
         """(k, m) losses of single samples ``rows`` at the points: ``loss_fn`` on one sample,
-        vmapped over samples and points (chunks of 256 samples)."""
+        vmapped over samples and points (chunks of 256 samples); with per-token recording on, the
+        mean of the sample's tokens' losses (:mod:`slt.nn.tokens`)."""
+        W = self._points(points)
+        idx = torch.as_tensor(np.asarray(rows), device=self.device)
+        if self.tokens is not None:
+            return self.tokens.sample_losses(points if isinstance(points, torch.Tensor) else W, idx
+                                             ).double().cpu().numpy()
         if self._per_sample is None:
             one = lambda w, x, t: self.net.loss(w, x.unsqueeze(0), t.unsqueeze(0))  # noqa: E731
             self._per_sample = vmap(vmap(one, in_dims=(None, 0, 0)), in_dims=(0, None, None), randomness="different")
-        W = self._points(points)
-        idx = torch.as_tensor(np.asarray(rows), device=self.device)
         x, y = self.X[idx], self.y[idx]
         with torch.no_grad():
             out = torch.cat([self._per_sample(W, x[i:i + 256], y[i:i + 256]) for i in range(0, x.shape[0], 256)],
@@ -252,8 +253,13 @@ class TorchBackend(NoteBook):
         return out.double().cpu().numpy()
 
     def info(self) -> dict:
+        evaluators = list(self._evaluators.values())
         info = {"backend": "torch", "n": self.n, "dim": self.dim, "device": str(self.device),
-                "vectorized": self.evaluate.vectorize}
+                "vectorized": all(ev.vectorize for ev in evaluators),
+                "compile": next((ev.compile_status for ev in evaluators if ev.compile_status.startswith("eager:")),
+                                self.evaluate.compile_status) + f" ({self.compile_rule})"}
+        if len(self.devices) > 1:
+            info["devices"] = [str(d) for d in self.devices]
         if self.net.attention:
             info["attention"] = (f"{', '.join(self.net.attention)} sampled through the math attention kernel "
                                  "without the inference fast path (the fused kernels lack the derivatives)")
@@ -263,6 +269,48 @@ class TorchBackend(NoteBook):
         return info
 
     def notes(self) -> tuple[str, ...]:
-        reason = self.evaluate.reason
-        extra = (reason,) if reason not in (None, "vectorize=False") else ()
-        return super().notes() + extra
+        extra = []
+        for ev in self._evaluators.values():
+            if ev.reason not in (None, "vectorize=False"):
+                extra.append(ev.reason)
+            if ev.compile_status.startswith("eager:") and self.compile_rule == "compile=True":
+                extra.append(f"compile=True: {ev.compile_status}")
+        return super().notes() + tuple(dict.fromkeys(extra))
+
+
+def resolve_devices(device: Any, devices: Sequence[Any] | None) -> list[torch.device]:
+    """The devices the chains are split across: ``devices`` (each available), or ``[device]``."""
+    if devices is None:
+        return [pick_device(device)]
+    if isinstance(devices, (str, torch.device)) or len(devices) == 0:
+        raise ValueError(f"devices={devices!r}; give a non-empty list such as ['cuda:0', 'cuda:1']")
+    out = [torch.device(d) for d in devices]
+    if device is not None and torch.device(device) != out[0]:
+        raise ValueError(f"device={device!r} and devices={devices!r} disagree; give devices only")
+    for d in out:
+        if d.type == "cuda" and (not torch.cuda.is_available() or (d.index or 0) >= torch.cuda.device_count()):
+            raise ValueError(f"devices={devices!r}: {d} is not available")
+    return out
+
+
+def resolve_compile(compile: bool | str, devices: Sequence[torch.device], vectorize: bool) -> tuple[bool, str]:
+    """Whether the sampling step is compiled, and the rule that said so.
+
+    ``True`` / ``False`` decide; ``"auto"`` compiles when a chain group runs on CUDA (kernel
+    launches dominate small steps there and the compile time is paid once per backend) and runs
+    eagerly on the CPU, where compiling costs more than it saves over the runs of a default
+    estimate (``benchmarks/bench_torch_compile.py`` measures steps per second, compile time and
+    the break-even run length).  The loop over chains (``vectorize=False``) has no compiled
+    form: ``compile=True`` with it is a ValueError.
+
+    >>> resolve_compile("auto", [torch.device("cpu")], True)
+    (False, "compile='auto': eager on cpu")
+    """
+    if compile not in (True, False, "auto"):
+        raise ValueError(f"compile={compile!r}; expected 'auto', True or False")
+    if compile == "auto":
+        on = vectorize and any(d.type == "cuda" for d in devices)
+        return on, f"compile='auto': {'CUDA' if on else 'eager on ' + ', '.join(sorted({d.type for d in devices}))}"
+    if compile and not vectorize:
+        raise ValueError("compile=True needs vectorize=True (the loop over chains is not compiled)")
+    return bool(compile), f"compile={compile}"

@@ -4,6 +4,9 @@
 - :class:`ChainEvaluator`: loss and gradient of every chain together (``torch.func.vmap`` over
   the chain axis, or a loop when vmap cannot handle the module).
 - :class:`Batches`: per-chain minibatch indices, each chain its own permutation.
+
+``compile=True`` on the evaluator compiles ``vmap(grad_and_value(loss))`` with ``torch.compile``
+(falling back to eager, with the reason, when that fails).
 """
 from __future__ import annotations
 
@@ -15,9 +18,10 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call, vmap
+from torch.func import functional_call, grad_and_value, vmap
 
 from slt.nn.models import generator
+from slt.nn.streams import ChainStreams
 
 __all__ = ["LossFn", "pick_device", "FlatNetwork", "ChainEvaluator", "Batches", "restriction_mask",
            "differentiable_kernels"]
@@ -147,9 +151,17 @@ class FlatNetwork:
         params.update(self.fixed)
         return params
 
+    def outputs(self, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The model's outputs at the sampled coordinates ``w`` (call inside :func:`differentiable_kernels`)."""
+        return functional_call(self.model, self.unflatten(self.expand(w)), (x,))
+
+    def raw_loss(self, w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """:meth:`loss` without entering :func:`differentiable_kernels` (the caller does, once)."""
+        return self.loss_fn(self.outputs(w, x), y)
+
     def loss(self, w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with differentiable_kernels():
-            return self.loss_fn(functional_call(self.model, self.unflatten(self.expand(w)), (x,)), y)
+            return self.raw_loss(w, x, y)
 
     def full_loss(self, w: torch.Tensor, X: torch.Tensor, y: torch.Tensor, chunk: int = 8192) -> float:
         """L_n(w) over the whole dataset (in chunks; ``loss_fn`` must be a mean)."""
@@ -187,10 +199,10 @@ class FlatNetwork:
 
 class Batches:
     """Per-chain minibatch indices: every chain walks its own random permutation of the data
-    (epochs without replacement); ``None`` for full-batch runs."""
+    (epochs without replacement, the keys from the chain's own stream); ``None`` for full-batch runs."""
 
-    def __init__(self, n: int, batch_size: int | None, chains: int, gen: torch.Generator, device: torch.device):
-        self.n, self.chains, self.gen, self.device = n, chains, gen, device
+    def __init__(self, n: int, batch_size: int | None, streams: ChainStreams):
+        self.n, self.streams = n, streams
         self.size = None if batch_size is None or batch_size >= n else int(batch_size)
         self.perm: torch.Tensor | None = None
         self.cursor = n
@@ -199,8 +211,7 @@ class Batches:
         if self.size is None:
             return None
         if self.cursor + self.size > self.n:
-            keys = torch.rand(self.chains, self.n, generator=self.gen, device=self.gen.device)
-            self.perm = keys.argsort(dim=1).to(self.device)
+            self.perm = self.streams.keys(self.n).argsort(dim=1)
             self.cursor = 0
         idx = self.perm[:, self.cursor : self.cursor + self.size]
         self.cursor += self.size
@@ -209,12 +220,21 @@ class Batches:
 
 class ChainEvaluator:
     """Loss and gradient of every chain at once: ``vmap`` over the chain axis, or a Python loop
-    over chains when vmap cannot handle the module (then :attr:`reason` says why)."""
+    over chains when vmap cannot handle the module (then :attr:`reason` says why).
 
-    def __init__(self, net: FlatNetwork, X: torch.Tensor, y: torch.Tensor, *, vectorize: bool = True):
+    With ``compile=True`` the step's evaluation ``vmap(grad_and_value(loss))`` goes through
+    ``torch.compile`` (whole graph, compiled at the first call of each batch layout); when that
+    fails the evaluator runs eagerly from then on and :attr:`compile_status` says why.
+    """
+
+    def __init__(self, net: FlatNetwork, X: torch.Tensor, y: torch.Tensor, *, vectorize: bool = True,
+                 compile: bool = False):
         self.net, self.X, self.y = net, X, y
         self.vectorize = vectorize
         self.reason: str | None = None if vectorize else "vectorize=False"
+        self.compile = compile
+        self.compile_status = "compiled" if compile else "eager"
+        self._compiled: dict[bool, Callable] = {}
         self._shared = vmap(net.loss, in_dims=(0, None, None), randomness="different")
         self._own = vmap(net.loss, in_dims=(0, 0, 0), randomness="different")
 
@@ -231,12 +251,34 @@ class ChainEvaluator:
                 )
         return torch.stack([self.net.loss(W[c], x[c] if own else x, y[c] if own else y) for c in range(W.shape[0])])
 
-    def __call__(self, W: torch.Tensor, idx: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _compiled_call(self, W: torch.Tensor, x: torch.Tensor, y: torch.Tensor, own: bool):
+        """The compiled ``(∇L, L)`` of every chain, or None once compiling has failed."""
+        if own not in self._compiled:
+            fn = vmap(grad_and_value(self.net.raw_loss), in_dims=(0, 0, 0) if own else (0, None, None),
+                      randomness="different")
+            self._compiled[own] = torch.compile(fn, fullgraph=True)
+        try:
+            with differentiable_kernels():
+                grads, losses = self._compiled[own](W.detach(), x, y)
+            return grads, losses.detach()
+        except Exception as exc:  # noqa: BLE001 - no compiler, an op inductor lacks, a graph break, ...
+            self.compile = False
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            self.compile_status = f"eager: torch.compile failed ({type(exc).__name__}: {first})"
+            return None
+
+    def __call__(self, W: torch.Tensor, idx: torch.Tensor | None, *, compiled: bool = True
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(∇L_batch, L_batch)`` of shapes (chains, d) and (chains,): the chains' losses are
         computed together, and since chains do not interact the gradient of their sum with
-        respect to the stacked parameters is every chain's own gradient (one backward pass)."""
+        respect to the stacked parameters is every chain's own gradient (one backward pass).
+        ``compiled=False`` keeps this call eager (e.g. for point sets of another shape)."""
         own = idx is not None
         x, y = (self.X[idx], self.y[idx]) if own else (self.X, self.y)
+        if compiled and self.compile and self.vectorize:
+            out = self._compiled_call(W, x, y, own)
+            if out is not None:
+                return out
         with torch.enable_grad():
             W = W.detach().requires_grad_(True)
             losses = self.losses(W, x, y, own)

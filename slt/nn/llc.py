@@ -8,7 +8,7 @@ diagnostics and result types are the ones of :func:`slt.estimators.estimate_llc`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -50,7 +50,9 @@ def estimate_llc(
     vectorize: bool = True,
     progress: bool = False,
     restrict=None,
-    per_sample: bool = False,
+    per_sample: bool | str = False,
+    compile: bool | str = "auto",
+    devices: list | None = None,
 ) -> LLCResult:
     """Local learning coefficient of a torch network at ``w_star``.
 
@@ -82,6 +84,21 @@ def estimate_llc(
     fluctuation_points : samples whose per-draw losses give ν̂ (0: off).
     per_sample : also return the per-sample LLCs λ̂_i = nβ (E_w[ℓ_i(w)] − ℓ_i(w*)) in
         ``LLCResult.per_sample`` (their mean is λ̂); computed from running sums, every draw.
+        ``"sample"``: shape (n,).  ``"token"``: per-token LLCs λ̂_it = nβ (E_w[ℓ_it(w)] − ℓ_it(w*))
+        of a sequence model, shape (n, seq), where ℓ_it is ``loss_fn`` on token t of sample i
+        (:mod:`slt.nn.tokens`); it needs integer targets (n, seq), outputs (n, seq, ...) and a loss
+        that is the mean over its tokens (checked at w*, else ValueError); then the mean over all
+        tokens is λ̂ and the mean over t is λ̂_i.  ``True``: ``"token"`` when the data are such
+        token sequences, ``"sample"`` otherwise.  ``info["per_sample"]`` names the one given.
+    compile : "auto" (default), True or False: compile the sampling step (the chains' vmapped
+        loss and gradient) with ``torch.compile``.  "auto" compiles when chains run on CUDA and
+        runs eagerly on the CPU (:func:`slt.nn.backend.resolve_compile`).  A compile that fails
+        (no C++ compiler, an unsupported op) falls back to eager; ``info["compile"]`` says which
+        ran and why.  The same seed gives the same numbers either way, to float rounding.
+    devices : split the chains across these devices, e.g. ``["cuda:0", "cuda:1"]`` (default: the
+        one ``device``): contiguous groups of chains, each vmapped on its device, advanced in turn
+        every step, traces gathered on the host.  Chain c's random numbers come from (seed, c),
+        so the same seed gives the same numbers whatever the split (on devices of one type).
     device : torch device; None picks CUDA when available.
     seed : int or numpy Generator.
     vectorize : False forces the loop over chains.
@@ -92,10 +109,14 @@ def estimate_llc(
         one attention head's rows).  ``info["restrict"]`` says which parameters and how many
         coordinates were sampled.
 
+    Memory grows with chains × parameters (positions, gradients, the noise of a block of steps)
+    and with chains × draws (the loss traces), never with draws × parameters: per-sample and
+    per-token LLCs and ν̂ are running sums.
+
     Returns
     -------
-    LLCResult with ``info`` holding the step rule's facts, n, the parameter count, the device
-    and whether vmap was used.
+    LLCResult with ``info`` holding the step rule's facts, n, the parameter count, the device,
+    whether vmap was used and whether the step was compiled.
 
     Raises
     ------
@@ -108,14 +129,39 @@ def estimate_llc(
     >>> res = estimate_llc(xor_mlp(seed=0), xor_data(), loss_fn=gaussian_nll, nbeta=10.0,
     ...                    step_size=1e-3, num_draws=100, seed=0)  # doctest: +SKIP
     """
-    backend = TorchBackend(model, data, loss_fn, device=device, vectorize=vectorize, restrict=restrict)
+    backend = TorchBackend(model, data, loss_fn, device=device, vectorize=vectorize, restrict=restrict,
+                           compile=compile, devices=devices)
+    mode = _per_sample_mode(backend, per_sample)
     center = backend.point(w_star)
     nbeta = default_nbeta(backend.n) if nbeta is None else nbeta
     req = Request(nbeta=nbeta, gamma=gamma, step_size=step_size, num_chains=num_chains, num_draws=num_draws,
                   num_burnin=num_burnin, thin=thin, sampler=sampler, batch_size=batch_size, step_levels=step_levels,
                   metric=metric, sampler_options=sampler_options, seed=seed, richardson=richardson,
-                  fluctuation_points=fluctuation_points, per_sample=per_sample, progress=progress)
-    return estimate(backend, center, req)
+                  fluctuation_points=fluctuation_points, per_sample=mode is not None, progress=progress)
+    res = estimate(backend, center, req)
+    if mode is None:
+        return res
+    info = {**res.info, "per_sample": mode}
+    if mode == "token":
+        llcs = backend.tokens.llcs(res.config.nbeta).cpu().numpy()
+        return replace(res, per_sample=llcs, info=info)
+    return replace(res, info=info)
+
+
+def _per_sample_mode(backend: TorchBackend, per_sample: bool | str) -> str | None:
+    """"sample", "token" or None from ``per_sample`` (True: tokens when the data are token sequences)."""
+    if per_sample is False or per_sample is None:
+        return None
+    if per_sample not in (True, "sample", "token"):
+        raise ValueError(f"per_sample={per_sample!r}; expected False, True, 'sample' or 'token'")
+    if per_sample == "sample":
+        return "sample"
+    problem = backend.use_tokens()
+    if problem is None:
+        return "token"
+    if per_sample == "token":
+        raise ValueError(f"per_sample='token': {problem}")
+    return "sample"
 
 
 @dataclass(frozen=True)
@@ -153,14 +199,16 @@ def _fe_setup(model, data, loss_fn, kwargs: dict):
         raise ValueError("WBIC and free energies set nbeta = n·β themselves; do not pass nbeta")
     device, vectorize = kwargs.pop("device", None), kwargs.pop("vectorize", True)
     w_star, seed, restrict = kwargs.pop("w_star", None), kwargs.pop("seed", None), kwargs.pop("restrict", None)
-    backend = TorchBackend(model, data, loss_fn, device=device, vectorize=vectorize, restrict=restrict)
+    backend = TorchBackend(model, data, loss_fn, device=device, vectorize=vectorize, restrict=restrict,
+                           compile=kwargs.pop("compile", "auto"), devices=kwargs.pop("devices", None))
     return backend, backend.point(w_star), tempered_run(kwargs), seed_to_int(seed)
 
 
 def wbic(model: nn.Module, data, *, loss_fn: LossFn, gamma: float = 1.0, **kwargs) -> FreeEnergyResult:
     """Local WBIC = E_{β=1/log n}[n L_n(w)] of a network (Watanabe 2013), the prior N(w*, I/γ);
     :func:`slt.estimators.free_energy.wbic_on` on the torch backend.  ``kwargs``: ``w_star``,
-    ``device``, ``vectorize``, ``seed`` and :class:`slt.estimators.free_energy.TemperedRun` settings.
+    ``device``, ``devices``, ``compile``, ``vectorize``, ``seed`` (as in :func:`estimate_llc`) and
+    :class:`slt.estimators.free_energy.TemperedRun` settings.
     The result unpacks as ``value, se``."""
     backend, center, run, seed = _fe_setup(model, data, loss_fn, dict(kwargs))
     return wbic_on(backend, center, float(backend.n), gamma, run, seed)
