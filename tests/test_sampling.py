@@ -215,3 +215,21 @@ def test_potential_not_finite_at_start_is_named():
     V = P.Potential.from_expr("1/x + y**2")
     with pytest.raises(ValueError, match="not finite at the start point of walker 1"):
         run(V, num_walkers=2, num_steps=5, step_size=0.1, init=np.array([[1.0, 0.0], [0.0, 0.0]]))
+
+
+def test_kernel_params_one_meaning_per_field():
+    """Each sampler's settings land in their own named fields; the others keep their defaults."""
+    from slt.sampling.params import KernelParams, kernel_params
+
+    p, _ = kernel_params("underdamped", 0.01, 2.0, 3.0, 4.0, {"friction": 0.5})
+    assert (p.dt, p.temperature, p.scale, p.gamma, p.friction) == (0.01, 2.0, 3.0, 4.0, 0.5)
+    assert (p.momentum, p.noise, p.step_levels, p.metric) == (0.0, 0.0, 1, 0.0)
+    p, opts = kernel_params("sgd_momentum", 0.01, 2.0, 1.0, 0.0, {"momentum": 0.5})
+    assert p.friction == 0.0 and p.momentum == 0.5
+    assert p.noise == pytest.approx(np.sqrt(2 * 2.0 * 0.01 * 0.5)) == opts["noise"]
+    p, _ = kernel_params("mala", 0.01, 1.0, 1.0, 0.0, {"step_levels": 3, "metric": 0.25})
+    assert (p.step_levels, p.metric, p.friction) == (3, 0.25, 0.0)
+    assert isinstance(p, KernelParams) and all(isinstance(getattr(p, f), float)
+                                               for f in KernelParams._fields if f != "step_levels")
+    with pytest.raises(ValueError, match="step_levels"):
+        kernel_params("mala", 0.01, 1.0, 1.0, 0.0, {"step_levels": 0})

@@ -10,15 +10,11 @@ from tqdm.auto import tqdm
 
 from slt import _codegen
 from slt.errors import DivergenceError
+from slt.sampling.params import SAMPLERS, kernel_params
+from slt.sampling.params import count as _count
+from slt.sampling.params import positive as _positive
 from slt.sampling.rng import seed_to_int, stream_keys
 
-SAMPLERS = {"langevin": 0, "underdamped": 1, "sgd_momentum": 2, "mala": 3}
-_OPTIONS = {
-    "langevin": {},
-    "underdamped": {"friction": 1.0},
-    "sgd_momentum": {"momentum": 0.9, "noise": None},
-    "mala": {"step_levels": 1, "metric": 0.0},
-}
 NUM_TILES = 64  # fixed walker tiles: parallel units whose results do not depend on threads
 
 
@@ -89,53 +85,6 @@ def parse_box(box: Any, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
     if not np.all(np.isfinite(arr)) or np.any(arr[:, 0] >= arr[:, 1]):
         raise ValueError(f"box needs finite lo < hi in every coordinate, got {arr.tolist()}")
     return arr[:, 0].copy(), arr[:, 1].copy()
-
-
-def _positive(name: str, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return v
-
-
-def _count(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _sampler_params(sampler: str, dt: float, temperature: float, nbeta: float, gamma: float,
-                    options: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
-    unknown = set(options) - set(_OPTIONS[sampler])
-    if unknown:
-        raise ValueError(f"sampler {sampler!r} takes options {sorted(_OPTIONS[sampler])}, got {sorted(unknown)}")
-    opts = {**_OPTIONS[sampler], **options}
-    p = np.zeros(6)
-    p[:4] = dt, temperature, nbeta, gamma
-    if sampler == "underdamped":
-        p[4] = _positive("friction", opts["friction"])
-    elif sampler == "sgd_momentum":
-        mu = float(opts["momentum"])
-        if not 0.0 <= mu < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {opts['momentum']!r}")
-        if opts["noise"] is None:  # stationary variance T/a on V = a x²/2 as dt -> 0
-            opts["noise"] = math.sqrt(2.0 * temperature * dt * (1.0 - mu))
-        sigma = float(opts["noise"])
-        if not math.isfinite(sigma) or sigma < 0:
-            raise ValueError(f"noise must be a finite number >= 0, got {opts['noise']!r}")
-        p[4], p[5] = mu, sigma
-    elif sampler == "mala":
-        p[4] = _count("step_levels", opts["step_levels"])
-        metric = float(opts["metric"])
-        if not math.isfinite(metric) or metric < 0:
-            raise ValueError(f"metric must be a finite number >= 0 (0: off), got {opts['metric']!r}")
-        p[5] = metric
-    return p, opts
 
 
 def data_rows(model: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -252,7 +201,7 @@ def run(
         raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}")
     thin = max(1, num_steps // 1000) if thin is None else _count("thin", thin)
     num_burnin = _count("num_burnin", num_burnin, minimum=0)
-    p, opts = _sampler_params(sampler, dt, temperature, nbeta, gamma, sampler_options)
+    p, opts = kernel_params(sampler, dt, temperature, nbeta, gamma, sampler_options)
     kind = SAMPLERS[sampler]
 
     bounds = parse_box(box, dim)
@@ -378,7 +327,7 @@ def mala_acceptance(
     dim = int(potential.dim)
     if pts.ndim != 3 or pts.shape[2] != dim:
         raise ValueError(f"points must have shape (walkers, draws, {dim}), got {pts.shape}")
-    p, _ = _sampler_params("mala", _positive("step_size", step_size), _positive("temperature", temperature),
+    p, _ = kernel_params("mala", _positive("step_size", step_size), _positive("temperature", temperature),
                            _positive("nbeta", nbeta), float(gamma), {"metric": metric})
     ctr = np.zeros(dim) if center is None else np.asarray(center, dtype=float).reshape(dim)
     data, full_idx = data_rows(potential)
@@ -406,7 +355,7 @@ def mala_step_factors(
     dim = int(potential.dim)
     if pts.ndim != 2 or pts.shape[1] != dim:
         raise ValueError(f"points must have shape (n, {dim}), got {pts.shape}")
-    p, _ = _sampler_params("mala", _positive("step_size", step_size), 1.0, _positive("nbeta", nbeta), float(gamma),
+    p, _ = kernel_params("mala", _positive("step_size", step_size), 1.0, _positive("nbeta", nbeta), float(gamma),
                            {"metric": metric})
     out = np.ones(pts.shape)
     potential.kernels.mala_step_factors(pts, p, *data_rows(potential), out)

@@ -9,15 +9,15 @@ whole file is compiled and cached together.  The samplers target the tempered, l
     p(x) ∝ exp(-U(x) / T),   U(x) = scale * V(x) + (gamma / 2) * |x - center|^2,
 
 with ``scale`` = nβ and ``gamma`` the localization of the LLC estimator (1 and 0 for plain
-dynamics on V).  Parameter vector ``p`` = [dt, T, scale, gamma, opt1, opt2]:
+dynamics on V).  Settings ``p``: a :class:`slt.sampling.params.KernelParams` (dt, temperature, scale, gamma, and
+each sampler's own fields):
 
 - LANGEVIN (Euler–Maruyama): x <- x - dt ∇U + sqrt(2 T dt) ξ.
 - UNDERDAMPED (BAOAB, Leimkuhler & Matthews 2013; opt1 = friction γ_f, unit mass).
-- SGD_MOMENTUM (heavy ball; opt1 = momentum μ, opt2 = noise σ):
+- SGD_MOMENTUM (heavy ball; momentum μ, noise σ):
   v <- μ v - dt ∇U + σ ξ, x <- x + v.
 - MALA (Roberts & Tweedie 1996): Langevin proposal + Metropolis–Hastings; on a periodic box
-  the proposal uses minimal-image displacements; opt1 = step levels, opt2 = metric scale c
-  (see ``mala_step``).
+  the proposal uses minimal-image displacements; step levels and metric scale c (see ``mala_step``).
 """
 import math
 
@@ -52,12 +52,12 @@ def _min_image(delta, width, periodic):
 def _potential(x, data, idx, nidx, p, center):
     """U(x) and V(x) at x (full or minibatch rows)."""
     v = energy(x, data, idx, nidx)
-    u = p[2] * v
-    if p[3] != 0.0:
+    u = p.scale * v
+    if p.gamma != 0.0:
         r2 = 0.0
         for d in range(DIM):
             r2 += (x[d] - center[d]) ** 2
-        u += 0.5 * p[3] * r2
+        u += 0.5 * p.gamma * r2
     return u, v
 
 
@@ -127,32 +127,32 @@ def sgd_momentum_step(s, x, v, g, dt, mu, sigma):
 
 @nb.njit(inline="always", cache=True, error_model="numpy")
 def mala_metric(x, f, p, data, idx, nidx, h):
-    """f[d] <- min(1, c / (dt |∂²U/∂x_d²|)) at x (c = p[5] > 0, dt = p[0]; else 1): the
+    """f[d] <- min(1, c / (dt |∂²U/∂x_d²|)) at x (c = p.metric > 0, dt = p.dt; else 1): the
     per-coordinate step factor, a deterministic function of x (``hdiag``, the generated
     Hessian diagonal), so the proposal stays an exact Metropolis–Hastings kernel."""
     for d in range(DIM):
         f[d] = 1.0
-    if p[5] <= 0.0:
+    if p.metric <= 0.0:
         return
     hdiag(x, data, idx, nidx, h)
     for d in range(DIM):
-        curv = abs(p[2] * h[d] + p[3])
-        if curv * p[0] > p[5]:
-            f[d] = max(p[5] / (curv * p[0]), MIN_STEP_FACTOR)
+        curv = abs(p.scale * h[d] + p.gamma)
+        if curv * p.dt > p.metric:
+            f[d] = max(p.metric / (curv * p.dt), MIN_STEP_FACTOR)
 
 
 @nb.njit(inline="always", cache=True, error_model="numpy")
 def mala_propose(s, dt, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx, nidx, fx, fy, th):
     """Langevin proposal y from x with step dt·fx[d] along coordinate d (fx: :func:`mala_metric`
     at x; fy is set at y); returns (state, U(y), log Metropolis–Hastings ratio)."""
-    temp = p[1]
+    temp = p.temperature
     for d in range(DIM):
         s, z = normal(s)
         y[d] = x[d] - dt * fx[d] * g[d] + math.sqrt(2.0 * temp * dt * fx[d]) * z
     if periodic:
         _wrap(y, lo, hi)
     u_y, _ = _potential(y, data, idx, nidx, p, center)
-    _grad_u(y, data, idx, nidx, p[2], p[3], center, gy)
+    _grad_u(y, data, idx, nidx, p.scale, p.gamma, center, gy)
     mala_metric(y, fy, p, data, idx, nidx, th)
     log_q = 0.0  # log q(x | y) − log q(y | x)
     for d in range(DIM):
@@ -160,7 +160,7 @@ def mala_propose(s, dt, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx
         a = _min_image(y[d] - x[d], width, periodic) + dt * fx[d] * g[d]
         b = _min_image(x[d] - y[d], width, periodic) + dt * fy[d] * gy[d]
         log_q += a * a / fx[d] - b * b / fy[d]
-        if p[5] > 0.0:
+        if p.metric > 0.0:
             log_q += 2.0 * temp * dt * math.log(fx[d] / fy[d])
     return s, u_y, -(u_y - u_x) / temp + log_q / (4.0 * temp * dt)
 
@@ -169,18 +169,18 @@ def mala_propose(s, dt, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx
 def mala_step(s, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx, nidx, fx, fy, th):
     """One MALA step; returns (state, U at the new point, accepted).
 
-    With ``p[4]`` = L > 1 step levels the step is p[0]·4^(−k), k uniform in {0, …, L−1},
+    With ``p.step_levels`` = L > 1 the step is p.dt·4^(−k), k uniform in {0, …, L−1},
     drawn independently of the state: each level is a reversible MH kernel, so the mixture is
-    too (Tierney 1994), and the small levels still move in valleys too stiff for p[0].  With
-    ``p[5]`` = c > 0 the step along coordinate d is further scaled by
-    min(1, c/(p[0] |∂²U/∂x_d²|)) (:func:`mala_metric`): a diagonal position-dependent metric
+    too (Tierney 1994), and the small levels still move in valleys too stiff for p.dt.  With
+    ``p.metric`` = c > 0 the step along coordinate d is further scaled by
+    min(1, c/(p.dt |∂²U/∂x_d²|)) (:func:`mala_metric`): a diagonal position-dependent metric
     (Girolami & Calderhead 2011, without its drift correction, which MH makes unnecessary) that
     lets a chain move along a valley whose cross-section is far stiffer than the valley itself.
     """
-    dt = p[0]
-    if p[4] > 1.0:
+    dt = p.dt
+    if p.step_levels > 1:
         s, u = uniform(s)
-        dt *= 0.25 ** math.floor(u * p[4])
+        dt *= 0.25 ** math.floor(u * p.step_levels)
     s, u_y, log_alpha = mala_propose(s, dt, x, y, g, gy, u_x, p, center, lo, hi, periodic, data, idx, nidx,
                                      fx, fy, th)
     s, uu = uniform_open(s)
@@ -215,9 +215,9 @@ def mala_acceptance(points, states, p, center, data, full_idx, out):
             for d in range(DIM):
                 x[d] = points[w, j, d]
             u_x, _ = _potential(x, data, full_idx, n, p, center)
-            _grad_u(x, data, full_idx, n, p[2], p[3], center, g)
+            _grad_u(x, data, full_idx, n, p.scale, p.gamma, center, g)
             mala_metric(x, fx, p, data, full_idx, n, th)
-            s, _, log_alpha = mala_propose(s, p[0], x, y, g, gy, u_x, p, center, lo, hi, False, data, full_idx, n,
+            s, _, log_alpha = mala_propose(s, p.dt, x, y, g, gy, u_x, p, center, lo, hi, False, data, full_idx, n,
                                            fx, fy, th)
             out[w, j] = 1.0 if log_alpha >= 0.0 else (math.exp(log_alpha) if math.isfinite(log_alpha) else 0.0)
         states[w] = s
@@ -240,7 +240,7 @@ def init_walkers(pos, grd, ucur, p, center, data, full_idx):
     for w in nb.prange(pos.shape[0]):
         u, v = _potential(pos[w], data, full_idx, n, p, center)
         ucur[w] = u
-        _grad_u(pos[w], data, full_idx, n, p[2], p[3], center, grd[w])
+        _grad_u(pos[w], data, full_idx, n, p.scale, p.gamma, center, grd[w])
         ok = math.isfinite(v)
         for d in range(pos.shape[1]):
             ok = ok and math.isfinite(grd[w, d])
@@ -265,11 +265,11 @@ def run_chunk(pos, vel, grd, aux, ucur, states, p, center, lo, hi, periodic,
     nwalk = pos.shape[0]
     tile = (nwalk + ntiles - 1) // ntiles
     nrows = full_idx.shape[0]
-    dt, scale, gamma = p[0], p[2], p[3]
-    sd = math.sqrt(2.0 * p[1] * dt)
-    c1 = math.exp(-p[4] * dt)
-    c2 = math.sqrt((1.0 - c1 * c1) * p[1])
-    mu, sigma = p[4], p[5]
+    dt, scale, gamma = p.dt, p.scale, p.gamma
+    sd = math.sqrt(2.0 * p.temperature * dt)
+    c1 = math.exp(-p.friction * dt)
+    c2 = math.sqrt((1.0 - c1 * c1) * p.temperature)
+    mu, sigma = p.momentum, p.noise
     for t in nb.prange(ntiles):
         for w in range(t * tile, min(nwalk, (t + 1) * tile)):
             if div_step[w] >= 0:
