@@ -10,8 +10,9 @@ minibatches, the same seed) measures, in the same process and with one torch thr
   first run's excess over the second; the inductor cache starts empty unless ``--warm-cache``);
 - **ratio** compiled / eager steps per second, and the break-even: the steps after which the
   compiled run has paid back its compile time;
-- **same numbers**: the largest relative difference of the loss traces, compiled vs eager, same
-  seed (float rounding only);
+- **same numbers**: the largest difference of the loss traces, compiled vs eager, same seed,
+  relative to the largest loss, and the relative difference of the λ̂ they give,
+  nβ (mean trace − L(w*)) (float rounding, amplified along the trajectories);
 - **split**: eager steps per second with the chains split over ``[device, device]`` against one
   device, and whether the traces are identical (they must be: streams come from (seed, chain)).
 
@@ -129,7 +130,9 @@ def measure(pr: Problem, device: str, steps: int, chains: int, rounds: int) -> d
         "eager_steps_per_s": 1 / per["eager"], "compiled_steps_per_s": 1 / per["compiled"],
         "ratio_compiled_over_eager": per["eager"] / per["compiled"], "compile_s": compile_s,
         "break_even_steps": compile_s / saving if saving > 0 else None,
-        "max_rel_diff_compiled_vs_eager": float(np.max(np.abs(traces["compiled"] - eager) / np.abs(eager))),
+        "max_rel_diff_compiled_vs_eager": float(np.max(np.abs(traces["compiled"] - eager)) / np.max(np.abs(eager))),
+        "llc_rel_diff_compiled_vs_eager": float(abs(traces["compiled"].mean() - eager.mean())
+                                                / abs(eager.mean() - backends["eager"].loss(backends["eager"].point()))),
         "split_steps_per_s": 1 / per["split"], "ratio_split_over_one": per["eager"] / per["split"],
         "split_identical": bool(np.array_equal(traces["split"], eager)),
     }
@@ -159,7 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{row['model']:10s} d={row['parameters']:6d}  eager {row['eager_steps_per_s']:7.1f}/s  compiled "
               f"{row['compiled_steps_per_s']:7.1f}/s  ratio {row['ratio_compiled_over_eager']:5.2f}  compile "
               f"{row['compile_s']:5.1f} s  break-even {'never' if be is None else f'{be:.0f} steps'}  diff "
-              f"{row['max_rel_diff_compiled_vs_eager']:.1e}  split {row['ratio_split_over_one']:4.2f}x "
+              f"{row['max_rel_diff_compiled_vs_eager']:.1e} (llc {row['llc_rel_diff_compiled_vs_eager']:.1e})  split {row['ratio_split_over_one']:4.2f}x "
               f"identical={row['split_identical']}  [{row['compile_status']}]", flush=True)
     result = {"device": args.device, "torch": torch.__version__, "threads": torch.get_num_threads(),
               "cold_cache": not args.warm_cache, "rows": rows}
