@@ -398,7 +398,9 @@ def throughput_problem(name: str, spec: dict, args: argparse.Namespace) -> dict:
                            "chains": cfg["chains"], "draws": cfg["draws"], "warm_up": warm}
     row["slt"] = run_bridge(p, dev, chains=cfg["chains"], draws=cfg["draws"], step=step, nbeta=nbeta)
     row["slt_syncs_per_step"] = syncs_per_step(p, dev, chains=cfg["chains"], draws=cfg["sync_draws"], step=step)
-    if "compile" in llc_kwargs(compile=True)[0]:
+    if "compile" in llc_kwargs(compile=True)[0] and args.quick and name != "mlp":
+        row["slt compiled"] = {"skipped": "--quick compiles the MLP only (compiling costs seconds per problem)"}
+    elif "compile" in llc_kwargs(compile=True)[0]:
         row["slt compiled"] = guard(lambda: run_bridge(p, dev, chains=cfg["chains"], draws=cfg["draws"], step=step,
                                                        nbeta=nbeta, extra={"compile": True}))
     peer_spec = {"problem": name, "spec": spec, "device": dev, "chains": cfg["chains"], "draws": cfg["draws"],

@@ -71,7 +71,9 @@ class LLCResult:
     fluctuation : the singular fluctuation ν̂ and the data term β ν̂ (:class:`Fluctuation`), when
         per-sample losses were recorded; :attr:`corrected` is then λ̂ + β ν̂.
     per_sample : (n,) per-sample LLCs λ̂_i = nβ (E_w[ℓ_i(w)] − ℓ_i(w*)) when asked
-        (``per_sample=True``); their mean is λ̂ (up to minibatch noise in the traces).
+        (``per_sample=True``), or (n, seq) per-token LLCs of a sequence model
+        (``per_sample="token"``, the torch door); their mean is λ̂ (up to minibatch noise in
+        the traces).
     """
 
     mean: float
