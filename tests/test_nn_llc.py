@@ -138,7 +138,7 @@ def test_sgnht_and_rmsprop_sample_the_posterior(linear_problem, sampler, step, a
     assert abs(lam - len(h) / 2) > 4 * se + allowance * exact  # the regular answer d/2 fails
 
 
-@pytest.mark.parametrize("batch_size", [None, 2])
+@pytest.mark.parametrize("batch_size", [None, pytest.param(2, marks=pytest.mark.slow)])  # minibatches: slow
 def test_vmap_and_loop_agree(batch_size):
     X, y = xor_data()
     model = xor_mlp(seed=0)
