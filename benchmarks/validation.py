@@ -9,6 +9,9 @@ Sections (each a resumable sweep under ``--out``, :mod:`slt.sweeps`; rerunning s
    L_n and devinterp 2.0.1's published numbers.
 3. One estimator, two doors: ``Regression("w1*w2*x", n=1000)`` at w* = 0 with defaults (γ = 1)
    through :func:`slt.estimators.estimate_llc` and :func:`slt.nn.estimate_llc`.
+4. Deep linear networks (report only): the rows ``benchmarks/accuracy_dln.py`` stored under
+   ``benchmarks/out/accuracy_dln/`` (the torch bridge's defaults, λ̂ + βν̂ against Aoyagi's λ, and
+   the estimator's exact value by HMC where the row has it); that script runs them.
 
 Usage: python benchmarks/validation.py [--seeds 12] [--workers 2] [--sections 1 2 3] [--out DIR]
        python benchmarks/validation.py --report-only   (rewrite the report from the stores)
@@ -127,6 +130,28 @@ def _doors_table(out: Path) -> list[str]:
     return lines
 
 
+def _dln_table(stores: Path) -> list[str]:
+    """Section 4: every finished row of ``accuracy_dln.py``'s stores, one line per architecture."""
+    from slt import sweeps
+
+    rows = []
+    for d in sorted(stores.glob("*")):
+        try:
+            rows += [r for r in sweeps.Store(d).records() if r.get("status", "ok") == "ok" and r.get("llc") is not None]
+        except Exception:  # noqa: BLE001 - not a store, or one still being written
+            continue
+    if not rows:
+        return ["(no rows yet: run `python benchmarks/accuracy_dln.py`)"]
+    lines = ["| network : rank | params | n | λ | λ̂ ± se | R-hat | exact (HMC) | λ̂ + βν̂ | vs λ | s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["params"], r["arch"], r["data_seed"])):
+        ref = f"{r['reference']:.2f} ± {r['reference_se']:.2f}" if r.get("reference") is not None else "—"
+        lines.append(f"| {r['arch']} | {r['params']} | {r['n']} | {r['lam']:g} | {r['llc']:.2f} ± {r['se']:.2f} | "
+                     f"{r['rhat']:.3f} | {ref} | {r['corrected']:.2f} | {100 * r['corrected_rel_err']:+.1f}% | "
+                     f"{r['fit_seconds']:.0f} |")
+    return lines
+
+
 def write_report(out: Path) -> None:
     pots, regs = _rows(out, "potentials"), _rows(out, "regressions")
     text = ["# Validation report", "",
@@ -136,7 +161,11 @@ def write_report(out: Path) -> None:
             "## 1. LLC on potentials (m = 1), library defaults (only nβ and seed)", ""] + _potential_table(pots) + [
             "", "## 2. devinterp's regression models (γ = 0.01, n = 1000, nβ = n/log n)", ""] + _potential_table(regs) + [
             "", "## 3. One estimator, two doors: `Regression(\"w1*w2*x\", n=1000)` at w* = 0, defaults, γ = 1", ""] + \
-        _doors_table(out) + ["", "Figures measured at earlier stops and not rerun here are in",
+        _doors_table(out) + [
+            "", "## 4. Deep linear networks: the torch bridge's defaults (`accuracy_dln.py`: n = 10⁴, γ = 1, seed 0)", "",
+            "Rows run with `--no-reference` have no exact value here; the HMC values of an earlier stop are in",
+            "VALIDATION_EARLIER.md.", ""] + _dln_table(HERE / "out" / "accuracy_dln") + [
+            "", "Figures measured at earlier stops and not rerun here are in",
                              "[`VALIDATION_EARLIER.md`](VALIDATION_EARLIER.md).", ""]
     REPORT.write_text("\n".join(text))
     print(f"wrote {REPORT}")
