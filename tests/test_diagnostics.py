@@ -144,3 +144,57 @@ def test_distance_traces_reveal_drift_hidden_in_noisy_losses():
     (msg,) = D.trace_warnings(losses, distance_traces=grow, **common)
     assert msg.startswith("distances") and "raise num_burnin from 500 to at least" in msg
 
+
+
+# --- the estimator's warnings, both ways: silent on healthy traces, the right one on sick ones ---
+
+def healthy(seed: int, shape=(8, 1000)) -> np.ndarray:
+    """Stationary AR(1) losses above L(w*) = 1: λ = 0.75 at nβ = 100."""
+    return 1.0075 + 0.002 * ar1_fast(0.3, shape, np.random.default_rng(seed))
+
+
+def llc_warnings(traces: np.ndarray) -> list[str]:
+    from slt.errors import SLTWarning
+    from slt.estimators import LLCConfig, llc_from_traces
+
+    cfg = LLCConfig(nbeta=100.0, gamma=1.0, step_size=1e-3, num_chains=traces.shape[0], num_draws=traces.shape[1],
+                    num_burnin=200, thin=1, sampler="sgld", seed=0)
+    with pytest.warns(SLTWarning) as rec:
+        res = llc_from_traces(traces, 1.0, cfg)
+    assert [str(w.message) for w in rec] == list(res.warnings)  # each emitted once, and stored
+    return list(res.warnings)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_healthy_traces_raise_no_warning(seed):
+    import warnings
+
+    from slt.estimators import LLCConfig, llc_from_traces
+
+    cfg = LLCConfig(nbeta=100.0, gamma=1.0, step_size=1e-3, num_chains=8, num_draws=1000, num_burnin=200, thin=1,
+                    sampler="sgld", seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = llc_from_traces(healthy(seed), 1.0, cfg, distance_traces=healthy(seed + 100))
+    assert res.warnings == () and abs(res.mean - 0.75) < 4 * res.se
+
+
+def stuck_chain() -> np.ndarray:
+    x = healthy(0)
+    x[0] = 1.0  # one chain never left w*
+    return x
+
+
+def biased_start() -> np.ndarray:
+    return healthy(1) - 0.0075 * np.exp(-np.arange(1000) / 150)  # started at w*, relaxing upward
+
+
+@pytest.mark.parametrize("make, first", [
+    (stuck_chain, "R-hat = 1.2"),
+    (biased_start, "loss traces still trend"),
+    (lambda: healthy(2, (2, 40)), "effective sample size"),  # too few draws
+    (lambda: 2.0 - healthy(3), "LLC estimate is negative"),  # w* is not a minimum
+], ids=["stuck chain", "biased start", "too few draws", "not a minimum"])
+def test_sick_traces_raise_the_right_warning(make, first):
+    msgs = llc_warnings(make())
+    assert msgs[0].startswith(first), msgs
