@@ -33,6 +33,7 @@ __all__ = [
     "bernoulli_kl", "kl_inverse", "gaussian_kl", "gaussian_kl_full", "mcallester_bound", "seeger_bound",
     "catoni_bound", "lambda_bound", "optimal_lambda", "PriorGrid", "dziugaite_roy_bound", "mc_risk_bound",
     "Certificate", "certificate", "fit_diagonal_gaussian", "pushforward_kl", "TemperedKL", "tempered_kl", "exact_tempered_kl",
+    "gaussian_abs_moment",
 ]
 
 
@@ -43,39 +44,89 @@ def _check_prob(name: str, value: float) -> float:
     return v
 
 
+def _check_count(name: str, value: Any, minimum: int = 1) -> int:
+    """An integer-valued count ≥ ``minimum`` (1000 and 1e3 pass; 1000.5, nan and True do not)."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    v = float(value) if ok else math.nan
+    if not (math.isfinite(v) and v == math.floor(v) and v >= minimum):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(v)
+
+
+def _check_finite(**arrays: np.ndarray) -> None:
+    for name, a in arrays.items():
+        if not np.all(np.isfinite(a)):
+            bad = a[~np.isfinite(a)].ravel()[0]
+            raise ValueError(f"{name} must be finite, got an entry {float(bad)!r}")
+
+
 def _check_n_delta(kl: float, n: float, delta: float) -> tuple[float, float, float]:
-    kl, n, delta = float(kl), float(n), float(delta)
+    kl, n, delta = float(kl), float(_check_count("n", n)), float(delta)
     if not (math.isfinite(kl) and kl >= -1e-12):
         raise ValueError(f"kl must be a finite number >= 0, got {kl!r}")
-    if not (math.isfinite(n) and n >= 1):
-        raise ValueError(f"n must be a finite number >= 1, got {n!r}")
     if not (0.0 < delta < 1.0):
         raise ValueError(f"delta must lie in (0, 1), got {delta!r}")
     return max(kl, 0.0), n, delta
 
 
+def _x_minus_log1p(x: float) -> float:
+    """g(x) = x − log(1 + x) ≥ 0 for |x| ≤ 1/2, to a few ulp (no cancellation near x = 0).
+
+    With s = x/(2 + x), so that log(1 + x) = 2 atanh s and x = 2s/(1 − s):
+    g = 2s²/(1 − s) − 2 Σ_{k≥1} s^(2k+1)/(2k + 1), a series in s² with |s| ≤ 1/3.
+    """
+    s = x / (2.0 + x)
+    s2, term, tail, k = s * s, s, 0.0, 1
+    while True:
+        term *= s2
+        add = term / (2 * k + 1)
+        tail += add
+        if abs(add) <= 1e-17 * abs(tail):
+            break
+        k += 1
+    return max(2.0 * s2 / (1.0 - s) - 2.0 * tail, 0.0)
+
+
 def bernoulli_kl(q: float, p: float) -> float:
     """kl(q‖p) = q log(q/p) + (1 − q) log((1 − q)/(1 − p)), with 0 log 0 = 0 (inf if p ∈ {0, 1} ≠ q).
+
+    Near p = q the two terms cancel to kl ≈ t²/(2q(1 − q)), t = p − q; there it is computed as
+    q g(t/q) + (1 − q) g(−t/(1 − q)), g(x) = x − log(1 + x) ≥ 0, two non-negative parts, so
+    it keeps its relative precision however small t is.
 
     >>> round(bernoulli_kl(0.1, 0.3), 6)
     0.116322
     """
     q, p = _check_prob("q", q), _check_prob("p", p)
-    out = 0.0
-    for a, b in ((q, p), (1.0 - q, 1.0 - p)):
-        if a > 0.0:
-            if b <= 0.0:
-                return math.inf
-            out += a * math.log(a / b)
-    return max(out, 0.0)
+    if p == q:
+        return 0.0
+    if (p == 0.0 and q > 0.0) or (p == 1.0 and q < 1.0):
+        return math.inf
+    if q == 0.0:
+        return -math.log1p(-p)
+    if q == 1.0:
+        return -math.log(p)
+    t = p - q
+    if abs(t) <= 0.5 * min(q, 1.0 - q):
+        return q * _x_minus_log1p(t / q) + (1.0 - q) * _x_minus_log1p(-t / (1.0 - q))
+    return max(q * _log_ratio(q, p, -t / p) + (1.0 - q) * _log_ratio(1.0 - q, 1.0 - p, t / (1.0 - p)), 0.0)
+
+
+def _log_ratio(a: float, b: float, x: float) -> float:
+    """log(a/b) for a, b > 0 given x = a/b − 1 computed from a difference (log1p(x) unless x is near −1)."""
+    if x >= -0.5:
+        return math.log1p(x)
+    r = a / b
+    return math.log(r) if 0.0 < r < math.inf else math.log(a) - math.log(b)
 
 
 def kl_inverse(q: float, c: float, *, upper: bool = True) -> float:
     """The largest (``upper``) or smallest p ∈ [0, 1] with kl(q‖p) ≤ c.
 
     Closed forms at the edges (q = 0 upper: 1 − e^(−c); q = 1 lower: e^(−c)); otherwise
-    bisection on p to adjacent floating-point numbers (kl(q‖·) is monotone on each side of q),
-    so the result is exact to ~1e-15 absolute.  Reference: Langford & Caruana (2001);
+    bisection on p to adjacent floating-point numbers (kl(q‖·) is monotone on each side of q)
+    with the cancellation-free :func:`bernoulli_kl`, so the result is exact to about 1e-15
+    absolute even for tiny c, where p − q ≈ sqrt(2 q (1 − q) c).  Reference: Langford & Caruana (2001);
     Seeger (2002).
 
     Parameters
@@ -131,6 +182,7 @@ def gaussian_kl(mu_q: Any, var_q: Any, mu_p: Any, var_p: Any) -> float:
     0.443147
     """
     mq, vq, mp, vp = (np.asarray(a, dtype=float) for a in (mu_q, var_q, mu_p, var_p))
+    _check_finite(mu_q=mq, mu_p=mp)
     for name, v in (("var_q", vq), ("var_p", vp)):
         if not np.all(np.isfinite(v) & (v > 0)):
             raise ValueError(f"{name} must be finite and > 0, got min {float(np.min(v))!r}")
@@ -152,6 +204,11 @@ def gaussian_kl_full(mu_q: Any, cov_q: Any, mu_p: Any, cov_p: Any) -> float:
     sq, sp = (np.asarray(s, dtype=float).reshape(k, k) for s in (cov_q, cov_p))
     if mp.shape != mq.shape:
         raise ValueError(f"mu_p has shape {mp.shape}, mu_q {mq.shape}")
+    _check_finite(mu_q=mq, mu_p=mp, cov_q=sq, cov_p=sp)
+    for name, cov in (("cov_q", sq), ("cov_p", sp)):
+        gap = float(np.max(np.abs(cov - cov.T)))
+        if gap > 1e-12 * float(np.max(np.abs(cov))):
+            raise ValueError(f"{name} is not symmetric: |Σ − Σᵀ| reaches {gap:.3g}")
     try:
         lq, lp = np.linalg.cholesky(sq), np.linalg.cholesky(sp)
     except np.linalg.LinAlgError:
@@ -252,13 +309,13 @@ class PriorGrid:
         return max(1, int(round(self.b * math.log(self.c / variance))))
 
     def variance(self, j: int) -> float:
-        if j < 1:
-            raise ValueError(f"grid index j must be >= 1, got {j!r}")
+        """v_j = c·exp(−j/b) for an integer j ≥ 1."""
+        j = _check_count("grid index j", j)
         return self.c * math.exp(-j / self.b)
 
     def delta(self, delta: float, j: int) -> float:
-        if j < 1:
-            raise ValueError(f"grid index j must be >= 1, got {j!r}")
+        """δ_j = 6δ/(π² j²) for an integer j ≥ 1."""
+        j = _check_count("grid index j", j)
         return 6.0 * delta / (math.pi ** 2 * j ** 2)
 
 
@@ -321,8 +378,12 @@ def certificate(mc_risk: float, num_samples: int, kl: float, n: int, *, delta: f
     >>> c.emp_risk_bound > 0.1 and c.risk_bound > c.emp_risk_bound
     True
     """
+    n = _check_count("n", n)
+    if not (0.0 < delta < 1.0 and 0.0 < delta_mc < 1.0 and delta + delta_mc < 1.0):
+        raise ValueError(f"delta and delta_mc must lie in (0, 1) with delta + delta_mc < 1 (the certificate holds "
+                         f"with probability 1 − delta − delta_mc), got delta={delta!r}, delta_mc={delta_mc!r}")
     e = mc_risk_bound(mc_risk, num_samples, delta_mc)
-    return Certificate(mc_risk=float(mc_risk), emp_risk_bound=e, kl=float(kl), n=int(n), num_samples=int(num_samples),
+    return Certificate(mc_risk=float(mc_risk), emp_risk_bound=e, kl=float(kl), n=n, num_samples=int(num_samples),
                        delta=float(delta), delta_mc=float(delta_mc), risk_bound=seeger_bound(e, kl, n, delta),
                        mcallester=min(1.0, mcallester_bound(e, kl, n, delta)))
 
@@ -389,6 +450,13 @@ def tempered_kl(model: Any, nbeta: float, *, gamma: float = 1.0, center: Sequenc
     gamma, center : the Gaussian prior.
     kwargs : passed to :func:`slt.estimators.free_energy` (num_betas, num_chains, …).
 
+    Without ``step_size``, every β runs at the step scanned at β = 1, where the posterior is
+    stiffest, so it is stable at every smaller β.  The chains start from N(c, I/(γ + nβ)), near
+    each tempered posterior; MALA's curvature metric (the default up to 16 coordinates) widens
+    its per-coordinate steps min(ε, c/|∂²U|) by itself as β falls.  (A step grown per β, as
+    :func:`slt.estimators.free_energy` does, only inflates MALA's nominal ε under the metric,
+    until its smallest factor binds and the acceptance falls through the scan's target.)
+
     Example: ``tempered_kl(sum_of_monomials([1, 2]), 1e3, seed=0).value`` ≈ λ log(nβ) + c.
     """
     from slt.estimators import free_energy
@@ -396,10 +464,22 @@ def tempered_kl(model: Any, nbeta: float, *, gamma: float = 1.0, center: Sequenc
     betas = kwargs.get("betas")
     if betas is not None and not math.isclose(float(np.asarray(betas, dtype=float)[-1]), 1.0):
         raise ValueError(f"the β grid must end at 1 to give E_Q[nβ L], got betas ending at {float(betas[-1])!r}")
+    if kwargs.get("step_size") is None:
+        kwargs = {**kwargs, "step_size": _step_at_beta_one(model, float(nbeta), gamma, center, seed, kwargs)}
     res = free_energy(model, n=float(nbeta), method="ti", gamma=gamma, center=center, seed=seed, **kwargs)
     m, s = float(res.mean_nL[-1]), float(res.se_nL[-1])
     return TemperedKL(value=res.value - m, se=math.hypot(res.se, s), nbeta=float(nbeta), free_energy=res.value,
                       free_energy_se=res.se, mean_nL=m, mean_nL_se=s)
+
+
+def _step_at_beta_one(model: Any, nbeta: float, gamma: float, center: Sequence[float] | None,
+                      seed: int | np.random.Generator | None, kwargs: dict[str, Any]) -> float:
+    """The step scan (:func:`slt.estimators.calibrate`) at nβ, where the tempered posterior is stiffest."""
+    from slt.estimators import calibrate
+
+    keys = ("sampler", "num_chains", "step_levels", "metric")
+    return calibrate(model, center, nbeta=nbeta, gammas=(gamma,), seed=seed,
+                     **{k: kwargs[k] for k in keys if kwargs.get(k) is not None}).step_size
 
 
 def exact_tempered_kl(potential: Any, nbeta: float, *, gamma: float = 1.0, center: Sequence[float] | None = None,
@@ -407,6 +487,8 @@ def exact_tempered_kl(potential: Any, nbeta: float, *, gamma: float = 1.0, cente
     """KL(Q_β‖φ) by quadrature (:func:`slt.estimators.tempered_quadrature`), φ = N(center, I/γ).
 
     KL = −nβ E_Q[V] − log Z,  log Z = log ∫ exp(−nβ V − (γ/2)|w − c|²) dw + (d/2) log(γ/2π).
+    A potential with prior exponents h (``normal_crossing(k, h=...)``) has the prior
+    φ ∝ N(c, I/γ) ∏|w_i|^(h_i), normalised by ∏ E_{N(c_i, 1/γ)}|w_i|^(h_i) (:func:`gaussian_abs_moment`).
 
     >>> from slt.potentials import harmonic
     >>> round(exact_tempered_kl(harmonic([1.0]), 3.0, gamma=1.0), 6)  # ½(log 4 + 1/4 − 1)
@@ -416,6 +498,28 @@ def exact_tempered_kl(potential: Any, nbeta: float, *, gamma: float = 1.0, cente
 
     if not (math.isfinite(gamma) and gamma > 0):
         raise ValueError(f"the Gaussian prior needs gamma > 0, got {gamma!r}")
-    q = tempered_quadrature(potential, nbeta, box, gamma=gamma, center=center)
+    c = np.asarray(potential.point if center is None else center, dtype=float).reshape(potential.dim)
+    q = tempered_quadrature(potential, nbeta, box, gamma=gamma, center=c)
     log_z = q.log_z + 0.5 * potential.dim * math.log(gamma / (2.0 * math.pi))
+    for h, ci in zip(getattr(potential, "prior_exponents", None) or (), c):
+        log_z -= math.log(gaussian_abs_moment(h, ci, 1.0 / math.sqrt(gamma)))
     return float(max(-nbeta * q.mean_v - log_z, 0.0))
+
+
+def gaussian_abs_moment(h: float, mean: float, sd: float) -> float:
+    """E|w|^h for w ~ N(mean, sd²), h ≥ 0 (Winkelbauer 2012, "Moments and absolute moments
+    of the normal distribution", eq. (17)):
+
+    E|w|^h = sd^h 2^(h/2) Γ((h + 1)/2)/√π · ₁F₁(−h/2; 1/2; −mean²/(2 sd²)).
+
+    >>> round(gaussian_abs_moment(2, 0.0, 0.5), 12), round(gaussian_abs_moment(1, 0.0, 1.0), 6)  # sd², √(2/π)
+    (0.25, 0.797885)
+    """
+    from scipy.special import hyp1f1
+
+    h, mean, sd = float(h), float(mean), float(sd)
+    if not (math.isfinite(h) and h >= 0 and math.isfinite(mean) and math.isfinite(sd) and sd > 0):
+        raise ValueError(f"gaussian_abs_moment needs h >= 0, a finite mean and sd > 0, got h={h!r}, "
+                         f"mean={mean!r}, sd={sd!r}")
+    base = sd ** h * 2.0 ** (h / 2) * math.exp(math.lgamma((h + 1) / 2)) / math.sqrt(math.pi)
+    return float(base * hyp1f1(-h / 2, 0.5, -mean * mean / (2.0 * sd * sd)))

@@ -58,6 +58,26 @@ def test_kl_inverse_against_mpmath_bisection(upper):
     assert worst < 1e-9
 
 
+def test_kl_inverse_keeps_float_precision_for_tiny_c():
+    """c ≤ 1e-15 puts p within ~1e-7 of q, where the textbook kl cancels (it erred by 5e-9)."""
+    worst = 0.0
+    for q in [1e-9, 1e-4, 0.01, 0.1, 0.3, 0.5, 0.9, 0.999, 1 - 1e-9]:
+        for c in [1e-300, 1e-20, 1e-18, 1e-16, 1e-15, 1e-12]:
+            for upper in (True, False):
+                worst = max(worst, abs(pb.kl_inverse(q, c, upper=upper) - _mp_kl_inverse(q, c, upper)))
+    assert worst <= 3e-16, worst
+
+
+def test_bernoulli_kl_has_relative_precision_near_p_equal_q():
+    with mp.workdps(50):
+        for q in [1e-6, 0.3, 0.5, 0.97]:
+            for rel in [1e-12, -1e-9, 1e-6, -0.3, 0.49]:
+                p = q + rel * min(q, 1 - q)
+                ref = float(_mp_kl(mp.mpf(q), mp.mpf(p)))
+                assert pb.bernoulli_kl(q, p) == pytest.approx(ref, rel=1e-13, abs=0), (q, p)
+        assert pb.bernoulli_kl(1e-300, 3e-300) == pytest.approx(1e-300 * (math.log(1 / 3) + 2), rel=1e-13, abs=0)
+
+
 def test_kl_inverse_is_the_extreme_point():
     """kl(q‖p) = c at the inverse, and a point 1e-6 further out violates it (a loose inverse fails)."""
     for q, c in [(0.1, 0.05), (0.0, 0.3), (0.7, 0.01), (0.02, 2.0)]:
