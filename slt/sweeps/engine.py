@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from slt.sweeps.guard import check_main_guard
 from slt.sweeps.registry import TASKS, resolve, spec_of
 from slt.sweeps.store import RESERVED, Store, jsonable
 
@@ -163,7 +164,12 @@ def _client(workers: int | None, scheduler: Any):
         n = (os.cpu_count() or 1) if workers is None else int(workers)
         if n < 1:
             raise ValueError(f"workers={workers!r}; must be >= 1")
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, env=dict(WORKER_ENV))
+        try:
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, env=dict(WORKER_ENV))
+        except RuntimeError as exc:  # Dask's "Nanny failed to start" names no cause
+            raise RuntimeError(f"the sweep's LocalCluster did not start ({exc}); the workers' errors are printed "
+                               "above. A script must call slt.sweeps.run under `if __name__ == \"__main__\":`, since "
+                               "each worker re-imports it") from exc
         return Client(cluster), cluster
     if isinstance(scheduler, Client):
         return scheduler, None
@@ -194,6 +200,10 @@ def run(task: str | Callable, grid: Mapping[str, Sequence[Any]], *, out: str | P
         after another in this process, without Dask (debugging, tiny sweeps).
     progress : show a progress bar over the cells and print the dashboard link.
 
+    A script that starts a ``LocalCluster`` (no ``scheduler``) must call ``run`` under
+    ``if __name__ == "__main__":``: the workers re-import the script.  An unguarded call is a
+    ``RuntimeError`` saying so, before any worker starts (:mod:`slt.sweeps.guard`).
+
     Returns
     -------
     The store's path, for :func:`slt.sweeps.load`.
@@ -204,6 +214,8 @@ def run(task: str | Callable, grid: Mapping[str, Sequence[Any]], *, out: str | P
     ...            out="sweeps/demo", fixed={"num_draws": 500})       # doctest: +SKIP
     >>> load(path)[["potential", "nbeta", "llc", "se"]]               # doctest: +SKIP
     """
+    if scheduler is None:
+        check_main_guard()  # a LocalCluster's spawned workers re-import the calling script
     fixed = dict(fixed or {})
     spec = spec_of(task)
     axes = check_grid(grid, fixed)
