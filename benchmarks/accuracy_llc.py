@@ -26,7 +26,9 @@ import numpy as np
 
 from slt import potentials as P
 from slt import sweeps
-from slt.estimators.config import MALAOptions
+from slt.estimators.config import default_settings
+
+SMALL_DEFAULTS = default_settings(2, None, None)  # the estimator's defaults on a small full-batch problem
 from slt.io import save_json
 from slt.sampling import run
 from slt.sweeps.tasks import validation_case_names
@@ -107,7 +109,7 @@ def main(argv=None) -> int:
                   f"estimate λ − (m−1)/log nβ = {guess:.4f}, λ̂ − that = {r['llc'] - guess:+.4f} ± {r['se']:.4f}")
     chains, steps = (64, 2000) if args.quick else (64, 20000)
     speed = {s: throughput(s, chains, steps) for s in ("mala", "langevin")}
-    speed["mala+metric"] = throughput("mala", chains, steps, metric=MALAOptions().metric)  # the estimator's default
+    speed["mala+metric"] = throughput("mala", chains, steps, metric=SMALL_DEFAULTS.options["mala"]["metric"])  # the estimator's default
     one = throughput("langevin", 1, steps)
     print(f"\nthroughput, {chains} chains on x²+y⁴ (chains × steps / s):")
     for s, v in speed.items():

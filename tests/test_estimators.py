@@ -27,7 +27,7 @@ from slt.estimators import (
     wbic_from_losses,
 )
 from slt.estimators.backend import RunSpec
-from slt.estimators.config import MIN_DRAWS, MALAOptions
+from slt.estimators.config import MIN_DRAWS, default_settings
 from slt.estimators.numba_backend import NumbaBackend
 from slt.estimators.tuning import BURNIN_STEPS, moving_rate, valley_curvature
 from slt.estimators.validation import cusp_reference, regression_cases
@@ -289,7 +289,7 @@ def test_metric_fills_the_arms_of_a_crossing():
     exact = exact_tempered_expectation(case.empirical, case.nbeta, gamma=0.01, center=w)
     kw = dict(nbeta=case.nbeta, gamma=0.01, step_size=0.1, num_burnin=20_000, num_draws=500, thin=40, seed=2)
     res = quiet(estimate_llc, case.model, w, **kw)
-    assert res.config.metric == MALAOptions().metric > 0
+    assert res.config.metric == default_settings(2, None, None).options["mala"]["metric"] > 0
     assert abs(res.mean - exact) < 3 * res.se
     iso = quiet(estimate_llc, case.model, w, metric=0.0, **kw)
     assert iso.mean < exact - 3 * iso.se

@@ -194,7 +194,7 @@ def test_divergence_error_names_walker_step_value():
         (dict(sampler="hmc"), "unknown sampler"),
         (dict(sampler="underdamped", friction=-1), "friction"),
         (dict(sampler="sgd_momentum", momentum=1.0), "momentum"),
-        (dict(sampler="langevin", friction=1.0), "takes options"),
+        (dict(sampler="langevin", friction=1.0), "no option"),
         (dict(sampler="mala", step_levels=0), "step_levels"),
         (dict(sampler="mala", metric=-1.0), "metric"),
         (dict(sampler="mala", metric=math.nan), "metric"),

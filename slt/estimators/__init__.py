@@ -32,7 +32,7 @@ from slt.estimators.exact import (
     tempered_quadrature,
 )
 from slt.estimators.free_energy import LambdaFit, fit_lambda
-from slt.estimators.numba_backend import calibrate, estimate_llc, free_energy, wbic
+from slt.estimators.doors import calibrate, estimate_llc, free_energy, wbic
 from slt.estimators.results import Fluctuation, FreeEnergyResult, LLCResult
 from slt.estimators.tuning import Calibration, auto_burnin
 

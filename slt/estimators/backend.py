@@ -4,7 +4,7 @@ The estimator (:mod:`slt.estimators.llc`, :mod:`slt.estimators.free_energy`) own
 procedure: resolve nβ, γ and w*, choose the step, burn in, sample, thin, extrapolate, ν̂,
 diagnostics and the result. A backend only evaluates and runs:
 
-- :class:`slt.sampling.backend.NumbaBackend`: potentials and toy models (``Regression``);
+- :class:`slt.estimators.numba_backend.NumbaBackend`: potentials and toy models (``Regression``);
 - :class:`slt.nn.backend.TorchBackend`: any ``torch.nn.Module``, CPU or GPU.
 
 Positions that a backend returns (``Chains.positions``) are its own arrays (numpy or torch):
@@ -18,9 +18,11 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from slt import samplers
 from slt.estimators.config import LLCConfig
 
-__all__ = ["Backend", "NoteBook", "RunSpec", "Chains", "Probe"]
+__all__ = ["Backend", "MetropolisProbes", "Hessians", "NoteBook", "RunSpec", "Chains", "Probe", "REQUIRED",
+           "CAPABILITIES", "capabilities", "check_backend"]
 
 
 @dataclass(frozen=True)
@@ -72,41 +74,33 @@ class Chains:
 
 
 class Backend(Protocol):
-    """The questions the estimator asks (see the module docstring)."""
+    """The members every backend has (:data:`REQUIRED`); see the module docstring and
+    ``docs/architecture.md``.  Optional capabilities are :class:`MetropolisProbes` and
+    :class:`Hessians` (:data:`CAPABILITIES`); :func:`check_backend` checks a backend."""
 
     dim: int  # sampled coordinates
     n: int | None  # samples in the data set (None: a potential)
     name: str
-    samplers: tuple[str, ...]  # sampler names this backend runs
+    samplers: tuple[str, ...]  # names of the registry's samplers (:mod:`slt.samplers`) this backend runs
 
     def loss(self, w: Any) -> float:
         """Full-batch L(w) at one point."""
 
-    def start(self, center: Any, num_chains: int, nbeta: float, gamma: float) -> Any:
-        """Initial positions (chains, d) around ``center``."""
+    def start(self, center: Any, num_chains: int, nbeta: float, gamma: float,
+              spread_seed: int | None = None) -> Any:
+        """Initial positions (chains, d): ``center`` repeated (moved off a vanishing prior), or with
+        ``spread_seed`` center + N(0, I/(γ + nβ)) from that seed."""
 
     def run(self, spec: RunSpec, init: Any, *, num_steps: int, thin: int, seed: int | None,
             progress: bool = False, probe: Probe | None = None, skip: int = 0) -> Chains:
         """``num_steps`` steps from ``init``, recording every ``thin``-th after the first ``skip``
         (a multiple of ``thin``); raises DivergenceError naming chain and step."""
 
-    def mala_acceptance(self, points: Any, spec: RunSpec, seed: int | None) -> np.ndarray:
-        """(chains, k) MH acceptance probability of one MALA proposal (step ε, spec's metric) from
-        each of ``points`` (chains, k, d), full batch."""
-
-    def step_factors(self, points: Any, spec: RunSpec) -> np.ndarray:
-        """(chains, d) MALA's per-coordinate step factors min(1, c/(dt|∂²U/∂w_d²|)) at points."""
-
-    def hessians(self, points: Any) -> np.ndarray:
-        """(chains, d, d) Hessian of the sampled loss (small problems only)."""
-
     def top_curvature(self, points: Any, seed: int | None) -> float:
         """Largest |eigenvalue| of ∇²L over the points (chains, d)."""
 
     def per_sample_losses(self, points: Any, rows: np.ndarray) -> np.ndarray | None:
         """(chains, m) per-sample losses ℓ_i(w) at points for samples ``rows``; None without data."""
-
-    supports_metric: bool  # whether MALA's metric (the exact Hessian diagonal) is available
 
     def info(self) -> dict:
         """Facts for ``LLCResult.info`` (e.g. n, dim, device, whether chains ran vectorized)."""
@@ -119,6 +113,52 @@ class Backend(Protocol):
 
     def clear_notes(self) -> None:
         """Forget the notes of an earlier estimate."""
+
+
+class MetropolisProbes(Protocol):
+    """Optional: one full-batch MALA proposal from given points.  The step scan, SGLD's recorded
+    proposal acceptance, MALA's metric and the measured burn-in need it."""
+
+    supports_metric: bool  # whether MALA's metric (the exact Hessian diagonal) is available
+
+    def mala_acceptance(self, points: Any, spec: RunSpec, seed: int | None) -> np.ndarray:
+        """(chains, k) MH acceptance probability of one MALA proposal (step ε, spec's metric) from
+        each of ``points`` (chains, k, d), full batch."""
+
+    def step_factors(self, points: Any, spec: RunSpec) -> np.ndarray:
+        """(chains, d) MALA's per-coordinate step factors min(1, c/(dt|∂²U/∂w_d²|)) at points."""
+
+
+class Hessians(Protocol):
+    """Optional: exact Hessians of small problems (the measured burn-in needs them)."""
+
+    def hessians(self, points: Any) -> np.ndarray:
+        """(chains, d, d) Hessian of the sampled loss (small problems only)."""
+
+
+REQUIRED = ("dim", "n", "name", "samplers", "loss", "start", "run", "top_curvature", "per_sample_losses", "info",
+            "notes", "note", "clear_notes")
+CAPABILITIES = {"metropolis_probes": ("supports_metric", "mala_acceptance", "step_factors"),
+                "hessians": ("hessians",)}
+
+
+def capabilities(backend: Any) -> frozenset[str]:
+    """The optional capabilities (keys of :data:`CAPABILITIES`) that ``backend`` has."""
+    return frozenset(cap for cap, members in CAPABILITIES.items() if all(hasattr(backend, m) for m in members))
+
+
+def check_backend(backend: Any) -> None:
+    """Raise TypeError when ``backend`` lacks a required member of :class:`Backend` or names a sampler
+    that the registry (:mod:`slt.samplers`) does not know as an estimator sampler."""
+    missing = [m for m in REQUIRED if not hasattr(backend, m)]
+    if missing:
+        raise TypeError(f"{type(backend).__name__} is not an estimator backend: it lacks {missing} "
+                        "(see slt.estimators.backend.Backend)")
+    known = samplers.estimator_samplers()
+    unknown = [s for s in backend.samplers if s not in known]
+    if unknown:
+        raise TypeError(f"{type(backend).__name__} runs samplers {unknown} that the registry does not have "
+                        f"(slt.samplers knows {sorted(known)})")
 
 
 class NoteBook:

@@ -15,108 +15,96 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
+from slt import samplers
 from slt.errors import DivergenceError
 from slt.estimators import tuning
-from slt.estimators.backend import Backend, Chains, RunSpec
-from slt.estimators.config import (EXACT_SAMPLERS, MIN_DRAWS, SMALL_DIM, LLCConfig, default_settings,
-                                   sampler_options)
-from slt.estimators.core import FLUCTUATION_POINTS, fine_config, llc_from_traces, richardson_extrapolate
+from slt.estimators.backend import Backend, Chains, RunSpec, capabilities, check_backend
+from slt.estimators.config import MIN_DRAWS, SMALL_DIM, LLCConfig, default_settings
+from slt.estimators.core import fine_config, llc_from_traces, richardson_extrapolate
 from slt.estimators.recording import Recorder, Recording
 from slt.estimators.results import LLCResult
+from slt.estimators.settings import Settings
+from slt.samplers import count
 from slt.sampling.rng import seed_to_int
 
 __all__ = ["Request", "estimate", "resolve", "sample"]
 
-HMC_BURNIN = 200  # default burn-in of HMC, in trajectories
 STEP_RULES = ("auto", "scan", "curvature")  # step_size="auto": the problem's rule; or name one
 STEP_RETRIES = 4  # the curvature rule quarters a step that diverged in burn-in this many times at most
 
 
 @dataclass(frozen=True)
-class Request:
-    """What the caller asked for; None means "the default for this problem"."""
+class Request(Settings):
+    """What the caller asked for (the door's :class:`Settings`, nβ resolved), and what the door adds:
+    the exact value to compare with, notes for the warnings and facts for ``info``."""
 
-    nbeta: float
-    gamma: float = 1.0
-    step_size: float | str = "auto"
-    num_chains: int | None = None
-    num_draws: int | None = None
-    num_burnin: int | None = None
-    thin: int | None = None
-    sampler: str | None = None
-    batch_size: int | None = None
-    step_levels: int | None = None
-    metric: float | None = None
-    sampler_options: dict | None = None
-    seed: Any = None
-    richardson: bool | None = None
-    fluctuation_points: int = FLUCTUATION_POINTS
-    per_sample: bool = False
-    progress: bool = False
     exact: float | None = None
     notes: tuple[str, ...] = ()
     info: dict = field(default_factory=dict)
 
 
-def _count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+def _sampler_options(rec: samplers.Sampler, d: Any, req: Request) -> Any:
+    """The sampler's options: the problem's values for it (``d.options``), then the caller's dict,
+    then the named ``step_levels`` / ``metric`` (MALA's, an error for any other sampler)."""
+    named = {k: getattr(req, k) for k in ("step_levels", "metric") if getattr(req, k) is not None}
+    fields = rec.options.__dataclass_fields__
+    for name in named:
+        if name not in fields:
+            raise ValueError(f"{name} is an option of sampler 'mala', not of {rec.name!r}")
+    problem = {k: v for k, v in d.options.get(rec.name, {}).items() if k in fields}
+    return rec.make_options({**problem, **(req.sampler_options or {})}, **named)
 
 
 def resolve(backend: Backend, req: Request) -> tuple[LLCConfig, dict]:
     """The run's :class:`LLCConfig` with placeholders for what the step and burn-in rules decide
     (step 1.0, burn-in 0), and the choices: step rule, whether to adapt the burn-in, the thin rule,
-    Richardson.  Every option is honoured or rejected here, the same on every backend."""
+    Richardson.  Every option is honoured or rejected here, the same on every backend; the facts
+    about the sampler come from its registry record (:mod:`slt.samplers`)."""
+    check_backend(backend)
     d = default_settings(backend.dim, backend.n, req.batch_size)
     sampler = d.sampler if req.sampler is None else req.sampler
-    opts = sampler_options(sampler, req.sampler_options,
-                           step_levels=req.step_levels if sampler == "mala" else None,
-                           metric=req.metric if sampler == "mala" else None)
-    if sampler != "mala":
-        for name in ("step_levels", "metric"):
-            if getattr(req, name) is not None:
-                raise ValueError(f"{name} is an option of sampler 'mala', not of {sampler!r}")
-    elif req.sampler_options is None or "step_levels" not in req.sampler_options:
-        defaults = dict(step_levels=d.step_levels if req.step_levels is None else req.step_levels,
-                        metric=d.metric if req.metric is None else req.metric)
-        if req.sampler_options and "metric" in req.sampler_options:
-            defaults["metric"] = req.sampler_options["metric"]
-        opts = sampler_options("mala", defaults)
+    rec = samplers.get(sampler)
+    if not rec.estimator:
+        raise ValueError(f"unknown sampler {sampler!r} for the estimator; choose one of "
+                         f"{sorted(samplers.estimator_samplers())}")
+    opts = _sampler_options(rec, d, req)
     if sampler not in backend.samplers:
         raise ValueError(f"sampler {sampler!r} is not available for {backend.name}; it runs {list(backend.samplers)}")
-    if sampler == "mala" and opts.metric > 0 and not backend.supports_metric:
+    if getattr(opts, "metric", 0) > 0 and not getattr(backend, "supports_metric", False):
         raise ValueError(f"metric={opts.metric} needs the exact Hessian diagonal, affordable up to {SMALL_DIM} "
                          f"sampled coordinates; this problem has {backend.dim}: pass metric=0")
     if req.batch_size is not None:
-        _count("batch_size", req.batch_size, 1)
+        count("batch_size", req.batch_size, 1)
         if backend.n is None:
             raise ValueError("batch_size needs a model with data; a potential has none")
     batch = None if req.batch_size is None or req.batch_size >= (backend.n or 0) else int(req.batch_size)
-    richardson = d.richardson if req.richardson is None else bool(req.richardson)
-    if req.richardson and sampler != "sgld":
+    if req.richardson and not rec.richardson:
         raise ValueError(f"richardson=True extrapolates SGLD's step bias; sampler {sampler!r} has none to remove")
-    richardson = richardson and sampler == "sgld"
-    num_draws = d.num_draws if req.num_draws is None else _count("num_draws", req.num_draws, MIN_DRAWS)
-    num_chains = d.num_chains if req.num_chains is None else _count("num_chains", req.num_chains, 1)
+    richardson = (d.richardson if req.richardson is None else bool(req.richardson)) and rec.richardson
+    num_draws = d.num_draws if req.num_draws is None else count("num_draws", req.num_draws, MIN_DRAWS)
+    num_chains = d.num_chains if req.num_chains is None else count("num_chains", req.num_chains, 1)
     thin = req.thin if req.thin is not None else (d.thin or 5)
-    _count("thin", thin, 1)
+    count("thin", thin, 1)
     if req.num_burnin is not None:
-        _count("num_burnin", req.num_burnin, 0)
-    _count("fluctuation_points", req.fluctuation_points, 0)
+        count("num_burnin", req.num_burnin, 0)
+    count("fluctuation_points", req.fluctuation_points, 0)
     cfg = LLCConfig(nbeta=req.nbeta, gamma=req.gamma, step_size=1.0, num_chains=num_chains, num_draws=num_draws,
                     num_burnin=0, thin=thin, sampler=sampler, seed=None if req.seed is None else seed_to_int(req.seed),
                     batch_size=batch, options=opts)
     if isinstance(req.step_size, str) and req.step_size not in STEP_RULES:
         raise ValueError(f"step_size must be a positive number or one of {STEP_RULES}, got {req.step_size!r}")
-    rule = d.step_rule if sampler not in ("hmc", "sgnht", "rmsprop_sgld") else "curvature"
+    caps = capabilities(backend)
+    rule = rec.step_rule or d.step_rule
     if req.step_size in ("scan", "curvature"):
         rule = req.step_size
+    if rule == "scan" and "metropolis_probes" not in caps:
+        if req.step_size == "scan":
+            raise ValueError(f"step_size='scan' needs MALA proposals, which {backend.name} does not offer")
+        rule = "curvature"
     choices = dict(rule=rule, richardson=richardson, auto_thin=req.thin is None and d.thin is None,
-                   adapt=req.num_burnin is None and sampler == "mala" and req.gamma > 0
-                   and backend.dim <= SMALL_DIM and d.adaptive_burnin)
+                   adapt=req.num_burnin is None and rec.burnin == "measured" and req.gamma > 0
+                   and backend.dim <= SMALL_DIM and d.adaptive_burnin
+                   and {"metropolis_probes", "hessians"} <= caps)
     return cfg, choices
 
 
@@ -166,14 +154,14 @@ def _auto_step(backend: Backend, cfg: LLCConfig, center: Any, rule: str, req: Re
 
 def _burnin(cfg: LLCConfig, req: Request, choices: dict) -> tuple[LLCConfig, tuple[str, ...]]:
     """Burn-in and thin from the rules when not given."""
-    mstep = tuning.mean_step(cfg.step_size, cfg.sampler, cfg.step_levels)
+    mstep = tuning.mean_step(cfg.step_size, cfg.step_levels)
     thin, notes = cfg.thin, ()
     if choices["auto_thin"] and req.num_burnin is None:
         thin = max(thin, math.ceil(tuning.auto_burnin(mstep, cfg.gamma)[0] / cfg.num_draws))
     if req.num_burnin is not None:
         burnin = req.num_burnin
-    elif cfg.sampler == "hmc":
-        burnin = HMC_BURNIN
+    elif cfg.record.burnin == "fixed":
+        burnin = cfg.record.fixed_burnin
     elif choices["adapt"]:
         burnin = tuning.auto_burnin(mstep, cfg.gamma)[0]
     else:
@@ -238,11 +226,11 @@ def estimate(backend: Backend, center: Any, req: Request) -> LLCResult:
                                                       recording=_recording(req))
         fine = _result(backend, chains, fine_cfg, init_loss, recorder, req, notes + n2, {**info, **more})
         return richardson_extrapolate(fine, coarse.loss_traces, cfg)
-    if choices["rule"] == "curvature" and not given_step and cfg.sampler not in EXACT_SAMPLERS:
+    rec = cfg.record
+    if choices["rule"] == "curvature" and not given_step and not rec.exact:
         chains, cfg, recorder = _curvature_run(backend, cfg, center, req, choices, info)
         return _result(backend, chains, cfg, init_loss, recorder, req, notes, info)
-    target = tuning.ADAPT_TARGET[cfg.sampler] if cfg.sampler in EXACT_SAMPLERS and choices["rule"] == "curvature" \
-        and not given_step else None
+    target = rec.adapt_acceptance if rec.exact and choices["rule"] == "curvature" and not given_step else None
     chains, cfg, more, n2, recorder = sample(backend, cfg, center, progress=req.progress, adapt=choices["adapt"],
                                              auto_thin=choices["auto_thin"], recording=_recording(req),
                                              adapt_acceptance=target)

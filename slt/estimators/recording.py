@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from slt.estimators import tuning
-from slt.estimators.backend import Backend, Probe, RunSpec
+from slt.estimators.backend import Backend, Probe, RunSpec, capabilities
 from slt.estimators.config import SMALL_DIM, LLCConfig
 from slt.estimators.core import FLUCTUATION_DRAWS, fluctuation_subset, singular_fluctuation
 from slt.estimators.results import Fluctuation
@@ -66,7 +66,8 @@ class Recorder:
     def __init__(self, backend: Backend, cfg: LLCConfig, center: Any, recording: Recording):
         self.backend, self.cfg = backend, cfg
         self.acc = self.fl = self.ps = None
-        if cfg.sampler == "sgld" and backend.dim <= SMALL_DIM:  # full-batch proposals: small problems only
+        if (cfg.record.proposal_acceptance and backend.dim <= SMALL_DIM  # full-batch proposals: small problems only
+                and "metropolis_probes" in capabilities(backend)):
             self.acc = tuning.AcceptanceProbe(backend, RunSpec(cfg, center), seed_to_int(cfg.seed) + 1,
                                               cfg.num_draws)
         n = backend.n

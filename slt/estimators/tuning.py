@@ -18,17 +18,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from slt import diagnostics
+from slt import diagnostics, samplers
 from slt.errors import DivergenceError
 from slt.estimators.backend import Backend, Probe, RunSpec
 from slt.estimators.config import LLCConfig
 
 __all__ = ["auto_burnin", "mean_step", "step_levels", "segment_seed", "moving_rate", "valley_curvature",
            "equilibrate", "AcceptanceProbe", "Calibration", "calibrate", "curvature_step", "StepAdapter",
-           "TARGET_ACCEPTANCE", "BURNIN_STEPS"]
+           "BURNIN_STEPS"]
 
 BURNIN_STEPS = 5000  # the fewest burn-in steps of the automatic rules
-TARGET_ACCEPTANCE = {"sgld": 0.95, "mala": 0.9, "sgnht": 0.95, "rmsprop_sgld": 0.95}  # calibrate()'s targets
 ACCEPTANCE_DRAWS = 200  # recorded draws per chain used for the acceptance estimate
 BURNIN_RELAXATIONS = 5.0  # e-foldings of the localization-only mode's variance in the default burn-in
 MAX_AUTO_BURNIN = 200_000
@@ -38,10 +37,6 @@ MAX_ADAPTIVE_BURNIN = 2_000_000
 RATE_PROPOSALS = 8  # proposals per chain and step level when measuring how fast the chains move
 MIN_RATE_ACCEPTANCE = 0.01  # a chain's rate counts at least this acceptance at the smallest level
 SLOW_FRACTION = 0.05  # the cap note fires when this fraction of the chains needs more burn-in
-CURVATURE_FRACTION = {"sgld": 0.2, "sgnht": 0.2, "rmsprop_sgld": 0.2, "mala": 0.25, "hmc": 0.25}
-# the acceptance that MALA's and HMC's curvature-rule step adapts to during burn-in (optimal scaling:
-# Roberts & Rosenthal 1998, 0.574; Beskos et al. 2013, 0.651)
-ADAPT_TARGET = {"mala": 0.574, "hmc": 0.651}
 RELAX_STEPS = 50  # after lowering the step: what the larger step got wrong relaxes in this many of its steps
 
 
@@ -55,9 +50,9 @@ def step_levels(step_size: float, levels: int) -> np.ndarray:
     return step_size * 0.25 ** np.arange(levels)
 
 
-def mean_step(step_size: Any, sampler: str, levels: Any) -> Any:
-    """Mean step of MALA's levels ε·4^(−k), k < levels (relaxation slows with it); else ε."""
-    if sampler != "mala" or not isinstance(step_size, Real) or not isinstance(levels, int) or levels < 2:
+def mean_step(step_size: Any, levels: Any) -> Any:
+    """Mean step of MALA's levels ε·4^(−k), k < levels (relaxation slows with it); ε for one level."""
+    if not isinstance(step_size, Real) or not isinstance(levels, int) or levels < 2:
         return step_size
     return step_size * float(step_levels(1.0, levels).mean())
 
@@ -166,7 +161,7 @@ def equilibrate(backend: Backend, spec: RunSpec, pos: Any, *, progress: bool
     cfg = spec.config
     done, want, rounds, notes = 0, cfg.num_burnin, [], ()
     floor = step_levels(cfg.step_size, cfg.step_levels)[-1] * MIN_RATE_ACCEPTANCE / cfg.step_levels
-    mstep = mean_step(cfg.step_size, cfg.sampler, cfg.step_levels)
+    mstep = mean_step(cfg.step_size, cfg.step_levels)
     for k in range(ADAPT_MAX_ROUNDS + 1):
         if want > done:
             pos = backend.run(spec, pos, num_steps=want - done, thin=want - done, seed=segment_seed(cfg.seed, k),
@@ -228,7 +223,7 @@ def _pilot(backend: Backend, cfg: LLCConfig, center: Any, init_loss: float) -> d
     row = dict(gamma=cfg.gamma, step_size=cfg.step_size, diverged=False, ok=False, llc=math.nan, se=math.nan,
                acceptance=math.nan, trend_p=math.nan, rhat=math.nan)
     spec = RunSpec(cfg, center)
-    probe = None if cfg.sampler in ("mala", "hmc") else AcceptanceProbe(backend, spec, segment_seed(cfg.seed, 1),
+    probe = None if cfg.record.exact else AcceptanceProbe(backend, spec, segment_seed(cfg.seed, 1),
                                                                         cfg.num_draws)
     try:
         init = backend.start(center, cfg.num_chains, cfg.nbeta, cfg.gamma)
@@ -255,7 +250,7 @@ def calibrate(backend: Backend, center: Any, base: LLCConfig, *, step_sizes: Seq
 
     For every γ and ε (default ε = 10^(2 − k/2)/nβ, k = 0..12) a pilot run of ``base``'s sampler
     records the LLC, the MALA acceptance of the step (for SG-MCMC: the estimate from its draws,
-    a measure of the discretization bias; default targets :data:`TARGET_ACCEPTANCE`), the
+    a measure of the discretization bias; default target: the record's ``scan_acceptance``), the
     second-half trend test and R-hat.  A step is acceptable when the chains do not diverge, the
     acceptance is ≥ ``target_acceptance``, the trend p-value is above
     :data:`slt.diagnostics.TREND_P`, and the next larger step did not diverge.  The choice is
@@ -268,7 +263,9 @@ def calibrate(backend: Backend, center: Any, base: LLCConfig, *, step_sizes: Seq
         If no scanned step is acceptable (the table is in the message).
     """
     if target_acceptance is None:
-        target_acceptance = TARGET_ACCEPTANCE.get(base.sampler, 0.0)
+        target_acceptance = base.record.scan_acceptance
+        if target_acceptance is None:
+            raise ValueError(f"sampler {base.sampler!r} has no step scan: give target_acceptance or a step size")
     if not 0 < target_acceptance < 1:
         raise ValueError(f"target_acceptance must be in (0, 1), got {target_acceptance!r}")
     nbeta = base.nbeta
@@ -308,21 +305,21 @@ def curvature_step(sampler: str, nbeta: float, gamma: float, curvature: float, *
     SGLD on a quadratic of curvature h has stationary variance 1/(h (1 − εh/4)), so ε = 0.2/h
     inflates the stiffest direction's variance by about 5%.  A minibatch of b out of n adds
     gradient noise of covariance nβ² (1/b − 1/n) Σ per step, Σ ≈ H near a true parameter
-    (Welling & Teh 2011, §4), so the rule uses h = nβ λ_max (1 + nβ(1/b − 1/n)) + γ.  SGNHT
-    integrates its momentum with the same step, so it takes ε = √(0.2/h).  MALA and HMC start
-    from 0.25/h (HMC then adapts it, :class:`StepAdapter`).
+    (Welling & Teh 2011, §4), so the rule uses h = nβ λ_max (1 + nβ(1/b − 1/n)) + γ.  The fraction
+    f of ε = f/h is the sampler record's ``curvature_fraction`` (MALA and HMC start from 0.25/h;
+    HMC then adapts it, :class:`StepAdapter`); a sampler whose step enters as √ε
+    (``momentum_step``, SGNHT) takes ε = √(f/h).
 
     >>> curvature_step("sgld", 100.0, 1.0, 0.99)
     0.002
     """
+    rec = samplers.get(sampler)
     noise = 0.0 if batch_size is None or n is None or batch_size >= n else nbeta * (1.0 / batch_size - 1.0 / n)
     h = nbeta * curvature * (1.0 + noise) + gamma
     if h <= 0:
         raise ValueError("step_size='auto' needs curvature: the loss is flat at w* and gamma=0; give step_size")
-    if sampler not in CURVATURE_FRACTION:
-        raise ValueError(f"step_size='auto' is not available for sampler={sampler!r}; give a step size")
-    f = CURVATURE_FRACTION[sampler]
-    return math.sqrt(f / h) if sampler == "sgnht" else f / h
+    f = rec.curvature_fraction
+    return math.sqrt(f / h) if rec.momentum_step else f / h
 
 
 class StepAdapter:

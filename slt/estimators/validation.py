@@ -21,7 +21,7 @@ from slt import potentials as P
 from slt.errors import SLTWarning
 from slt.estimators.core import default_nbeta
 from slt.estimators.exact import exact_tempered_expectation
-from slt.estimators.numba_backend import DEFAULT_GAMMA, estimate_llc
+from slt.estimators.doors import DEFAULT_GAMMA, estimate_llc
 from slt.models import Regression
 
 __all__ = ["Case", "cusp_reference", "potential_cases", "regression_cases", "rrr_case", "run_case", "DEVINTERP"]

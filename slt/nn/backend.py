@@ -52,7 +52,7 @@ class TorchBackend(NoteBook):
         vmapped on its device and the traces are gathered on the host (:mod:`slt.nn.groups`).
     """
 
-    samplers = ("sgld", "mala", "hmc", "sgnht", "rmsprop_sgld")
+    samplers = tuple(sgmcmc.KERNELS)
 
     def __init__(self, model: nn.Module, data, loss_fn: LossFn, *, device=None, vectorize: bool = True,
                  restrict: Any = None, compile: bool | str = "auto", devices: Sequence[Any] | None = None):
@@ -152,7 +152,7 @@ class TorchBackend(NoteBook):
         if tokens is not None:
             tokens.start(self._points(spec.center))
         eps, checked = cfg.step_size, 0
-        leapfrog = cfg.options.leapfrog if cfg.sampler == "hmc" else 1
+        leapfrog = getattr(cfg.options, "leapfrog", 1)
         bar = tqdm(total=num_steps, disable=not progress, desc=cfg.sampler, leave=False)
         for t in range(num_steps):
             if t == skip:

@@ -55,7 +55,7 @@ def hessian_diagonal(evaluate: ChainEvaluator, W: torch.Tensor) -> torch.Tensor:
 
 def metric_fn(evaluate: ChainEvaluator, cfg: LLCConfig) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """MALA's per-coordinate step factors as a function of the positions (None: isotropic)."""
-    if cfg.sampler != "mala" or cfg.metric <= 0:
+    if cfg.metric <= 0:
         return None
     dt = 0.5 * cfg.step_size
     return lambda W: sgmcmc.metric_factors(hessian_diagonal(evaluate, W), dt, cfg.nbeta, cfg.gamma, cfg.metric)
@@ -83,39 +83,16 @@ class ChainGroup:
         self.factors = metric_fn(evaluate, cfg)
         self.streams = ChainStreams(seed, chains, W.shape[1], self.device, W.dtype)
         self.batches = Batches(evaluate.X.shape[0], cfg.batch_size, self.streams)
-        self.exact = cfg.sampler in ("mala", "hmc")
-        if self.exact:
-            u, g, loss = self.potential(W)
-            self.state = sgmcmc.MetropolisState(W, u, g, loss, torch.zeros(len(chains), dtype=torch.int64,
-                                                                           device=self.device),
-                                                None, None if self.factors is None else self.factors(W))
-            self.loss = loss
-        else:
-            opts = {"diffusion": cfg.options.diffusion} if cfg.sampler == "sgnht" else {}
-            self.state = sgmcmc.init(cfg.sampler, W, **opts)
-            self.loss = None
-        self.kernel_opts = {"alpha": cfg.options.alpha, "eps": cfg.options.eps} if cfg.sampler == "rmsprop_sgld" \
-            else {}
+        self.exact = cfg.record.exact
+        self.kernel = sgmcmc.KERNELS[cfg.sampler]
+        self.state, self.loss = self.kernel.init(self, W)
         self.trace = torch.empty(len(chains), draws, dtype=W.dtype, device=self.device)
         self.dist = torch.empty_like(self.trace)
         self.accepted_at_skip: torch.Tensor | None = None
 
     def step(self, eps: float, leapfrog: int) -> None:
         """One step of every chain of the group at step size ``eps`` (HMC: ``leapfrog`` steps)."""
-        cfg, state = self.cfg, self.state
-        noise = self.streams.normal()
-        if not self.exact:
-            _, grad_u, self.loss = self.potential(state.w, self.batches.next())
-            self.state = sgmcmc.step(cfg.sampler, state, grad_u, noise, eps, **self.kernel_opts)
-            return
-        u = self.streams.uniform()
-        uniform = 1.0 - u[:, 0]
-        if cfg.sampler == "mala":
-            level = (u[:, 1] * cfg.step_levels).to(torch.int64).clamp(max=cfg.step_levels - 1)
-            self.state = sgmcmc.mala_step(state, self.potential, self.factors, noise, uniform, level, eps)
-        else:
-            self.state = sgmcmc.hmc_step(state, self.potential, noise, uniform, eps, leapfrog)
-        self.loss = self.state.loss
+        self.state, self.loss = self.kernel.step(self, self.state, eps, leapfrog)
 
     def record(self, j: int) -> None:
         """Store the loss and ‖w − w*‖² of every chain as draw ``j``."""

@@ -14,10 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from slt.estimators.core import FLUCTUATION_POINTS, default_nbeta
+from slt.estimators.core import default_nbeta
 from slt.estimators.free_energy import free_energy_on, tempered_run, wbic_on
 from slt.estimators.llc import Request, estimate
 from slt.estimators.results import FreeEnergyResult, LLCResult
+from slt.estimators.settings import Settings, with_settings
 from slt.nn.backend import TorchBackend
 from slt.nn.flat import LossFn
 from slt.sampling.rng import seed_to_int
@@ -25,34 +26,19 @@ from slt.sampling.rng import seed_to_int
 __all__ = ["estimate_llc", "llc_vs_gamma", "GammaSweep", "wbic", "free_energy"]
 
 
+@with_settings
 def estimate_llc(
     model: nn.Module,
     data,
     *,
     loss_fn: LossFn,
     w_star: torch.Tensor | None = None,
-    nbeta: float | None = None,
-    gamma: float = 1.0,
-    step_size: float | str = "auto",
-    num_chains: int | None = None,
-    num_draws: int | None = None,
-    num_burnin: int | None = None,
-    thin: int | None = None,
-    batch_size: int | None = None,
-    sampler: str | None = None,
-    step_levels: int | None = None,
-    metric: float | None = None,
-    sampler_options: dict | None = None,
-    richardson: bool | None = None,
-    fluctuation_points: int = FLUCTUATION_POINTS,
     device: torch.device | str | None = None,
-    seed: int | np.random.Generator | None = None,
     vectorize: bool = True,
-    progress: bool = False,
     restrict=None,
-    per_sample: bool | str = False,
     compile: bool | str = "auto",
     devices: list | None = None,
+    **settings,
 ) -> LLCResult:
     """Local learning coefficient of a torch network at ``w_star``.
 
@@ -71,18 +57,13 @@ def estimate_llc(
     loss_fn : ``loss_fn(outputs, targets)``, the *mean* per-sample negative log-likelihood
         (e.g. :func:`slt.nn.models.gaussian_nll`, cross-entropy).
     w_star : flat parameter vector to localize at (default: the model's parameters).
-    nbeta : nβ (default n/log n, Watanabe's WBIC temperature).
-    gamma : localization strength γ ≥ 0.
-    step_size : ε, or "auto" (the problem's step rule: :mod:`slt.estimators.tuning`), or a rule by
-        name: "scan" (pilot runs) or "curvature" (from the top Hessian eigenvalue).
-    num_chains, num_draws, num_burnin, thin : ensemble and trace sizes (None: defaults).
-    batch_size : minibatch size per chain and step (None: full batch).
-    sampler : "sgld", "mala", "hmc", "sgnht" or "rmsprop_sgld" (:mod:`slt.estimators.config`).
-    step_levels, metric : MALA's options; ``sampler_options`` any sampler's, as a dict
-        (``leapfrog`` for HMC, ``diffusion`` for SGNHT, ``alpha``, ``eps`` for RMSprop-SGLD).
-    richardson : SGLD: 2 λ̂(ε/2) − λ̂(ε) (None: the problem's default).
-    fluctuation_points : samples whose per-draw losses give ν̂ (0: off).
-    per_sample : also return the per-sample LLCs λ̂_i = nβ (E_w[ℓ_i(w)] − ℓ_i(w*)) in
+    settings : the estimator's settings, defined once for every door:
+        :class:`slt.estimators.settings.Settings` (nbeta — default n/log n, Watanabe's WBIC
+        temperature —, gamma, step_size, num_chains, num_draws, num_burnin, thin, sampler,
+        batch_size — minibatch size per chain and step —, step_levels, metric, sampler_options,
+        seed, richardson, fluctuation_points, per_sample, progress).  The sampler is any of the
+        registry's (:mod:`slt.samplers`) that the torch backend runs (``slt.nn.sgmcmc.KERNELS``).
+    per_sample : (a setting) also return the per-sample LLCs λ̂_i = nβ (E_w[ℓ_i(w)] − ℓ_i(w*)) in
         ``LLCResult.per_sample`` (their mean is λ̂); computed from running sums, every draw.
         ``"sample"``: shape (n,).  ``"token"``: per-token LLCs λ̂_it = nβ (E_w[ℓ_it(w)] − ℓ_it(w*))
         of a sequence model, shape (n, seq), where ℓ_it is ``loss_fn`` on token t of sample i
@@ -100,9 +81,7 @@ def estimate_llc(
         every step, traces gathered on the host.  Chain c's random numbers come from (seed, c),
         so the same seed gives the same numbers whatever the split (on devices of one type).
     device : torch device; None picks CUDA when available.
-    seed : int or numpy Generator.
     vectorize : False forces the loop over chains.
-    progress : tqdm progress bars.
     restrict : sample only these coordinates, the rest held at w* (the restricted, or
         weight-refined, LLC): a glob pattern over ``model.named_parameters()`` names
         (``"att.*"``), a list of them, or a callable ``(name, param) -> bool | bool mask`` (e.g.
@@ -129,16 +108,13 @@ def estimate_llc(
     >>> res = estimate_llc(xor_mlp(seed=0), xor_data(), loss_fn=gaussian_nll, nbeta=10.0,
     ...                    step_size=1e-3, num_draws=100, seed=0)  # doctest: +SKIP
     """
+    s = Settings.from_kwargs(settings)
     backend = TorchBackend(model, data, loss_fn, device=device, vectorize=vectorize, restrict=restrict,
                            compile=compile, devices=devices)
-    mode = _per_sample_mode(backend, per_sample)
+    mode = _per_sample_mode(backend, s.per_sample)
     center = backend.point(w_star)
-    nbeta = default_nbeta(backend.n) if nbeta is None else nbeta
-    req = Request(nbeta=nbeta, gamma=gamma, step_size=step_size, num_chains=num_chains, num_draws=num_draws,
-                  num_burnin=num_burnin, thin=thin, sampler=sampler, batch_size=batch_size, step_levels=step_levels,
-                  metric=metric, sampler_options=sampler_options, seed=seed, richardson=richardson,
-                  fluctuation_points=fluctuation_points, per_sample=mode is not None, progress=progress)
-    res = estimate(backend, center, req)
+    nbeta = default_nbeta(backend.n) if s.nbeta is None else s.nbeta
+    res = estimate(backend, center, Request(**{**s.request_fields(), "nbeta": nbeta, "per_sample": mode is not None}))
     if mode is None:
         return res
     info = {**res.info, "per_sample": mode}

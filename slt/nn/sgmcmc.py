@@ -1,8 +1,12 @@
-"""Stochastic-gradient MCMC kernels in torch, for all chains at once.
+"""The torch backend's kernels, for all chains at once: :data:`KERNELS` maps each sampler name of
+the registry (:mod:`slt.samplers`) that this backend runs to its :class:`Kernel`.
 
-Every kernel follows the init/step pattern of DESIGN.md (BlackJAX style): ``init(w) -> state``
-and ``step(state, grad, noise, step_size) -> state``, where ``w`` is a ``(chains, d)`` tensor of
-flattened parameters, ``grad`` the gradient of the *potential*
+A :class:`Kernel` is an init/step pair (BlackJAX style): ``init(group, W) -> (state, loss)`` and
+``step(group, state, step_size, length) -> (state, loss)``, where ``group`` (a
+:class:`slt.nn.groups.ChainGroup`) supplies the potential, the chains' random streams and
+minibatches and the sampler's options record (``group.cfg.options``).  The stochastic-gradient
+updates below are pure functions ``update(state, grad, noise, step_size, options) -> state`` of
+``w``, a ``(chains, d)`` tensor of flattened parameters, ``grad`` the gradient of the *potential*
 
     U(w) = nβ L_batch(w) + (γ/2) ‖w − w*‖²
 
@@ -33,13 +37,11 @@ callable instead of a gradient.  They are exact (no step-size bias).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import torch
 
-from slt.estimators.tuning import StepAdapter
-
-__all__ = ["SAMPLERS", "SGMCMCState", "MetropolisState", "StepAdapter", "init", "step", "hmc_step", "mala_step"]
+__all__ = ["KERNELS", "Kernel", "SGMCMCState", "MetropolisState", "hmc_step", "mala_step", "metric_factors"]
 
 MIN_STEP_FACTOR = 1e-12  # the metric's smallest per-coordinate factor (as the numba kernel)
 
@@ -55,56 +57,25 @@ class SGMCMCState(NamedTuple):
     count: int = 0
 
 
-def _sgld(state: SGMCMCState, grad: torch.Tensor, noise: torch.Tensor, step_size: float, **_) -> SGMCMCState:
+def _sgld(state: SGMCMCState, grad: torch.Tensor, noise: torch.Tensor, step_size: float, opts: Any) -> SGMCMCState:
     w = state.w - 0.5 * step_size * grad + step_size**0.5 * noise
     return SGMCMCState(w, None, None, state.count + 1)
 
 
-def _sgnht(
-    state: SGMCMCState, grad: torch.Tensor, noise: torch.Tensor, step_size: float, *, diffusion: float = 0.01, **_
-) -> SGMCMCState:
+def _sgnht(state: SGMCMCState, grad: torch.Tensor, noise: torch.Tensor, step_size: float, opts: Any) -> SGMCMCState:
     p, xi = state.aux, state.thermostat
-    p = p - step_size * xi * p - step_size * grad + (2.0 * diffusion * step_size) ** 0.5 * noise
+    p = p - step_size * xi * p - step_size * grad + (2.0 * opts.diffusion * step_size) ** 0.5 * noise
     w = state.w + step_size * p
     xi = xi + step_size * ((p * p).mean(dim=1, keepdim=True) - 1.0)
     return SGMCMCState(w, p, xi, state.count + 1)
 
 
-def _rmsprop_sgld(
-    state: SGMCMCState,
-    grad: torch.Tensor,
-    noise: torch.Tensor,
-    step_size: float,
-    *,
-    alpha: float = 0.99,
-    eps: float = 1.0,
-    **_,
-) -> SGMCMCState:
-    v = alpha * state.aux + (1.0 - alpha) * grad * grad
-    precond = 1.0 / (eps + v.sqrt())
+def _rmsprop_sgld(state: SGMCMCState, grad: torch.Tensor, noise: torch.Tensor, step_size: float, opts: Any
+                  ) -> SGMCMCState:
+    v = opts.alpha * state.aux + (1.0 - opts.alpha) * grad * grad
+    precond = 1.0 / (opts.eps + v.sqrt())
     w = state.w - 0.5 * step_size * precond * grad + (step_size * precond).sqrt() * noise
     return SGMCMCState(w, v, None, state.count + 1)
-
-
-SAMPLERS = {"sgld": _sgld, "sgnht": _sgnht, "rmsprop_sgld": _rmsprop_sgld}
-
-
-def init(sampler: str, w: torch.Tensor, *, diffusion: float = 0.01) -> SGMCMCState:
-    """Initial state of ``sampler`` at positions ``w`` (chains, d)."""
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler={sampler!r}; expected one of {sorted(SAMPLERS)}")
-    if sampler == "sgnht":
-        return SGMCMCState(w, torch.zeros_like(w), torch.full_like(w[:, :1], diffusion), 0)
-    if sampler == "rmsprop_sgld":
-        return SGMCMCState(w, torch.zeros_like(w), None, 0)
-    return SGMCMCState(w)
-
-
-def step(
-    sampler: str, state: SGMCMCState, grad: torch.Tensor, noise: torch.Tensor, step_size: float, **options
-) -> SGMCMCState:
-    """One step of ``sampler`` given ∇U at ``state.w`` and standard normal ``noise``."""
-    return SAMPLERS[sampler](state, grad, noise, step_size, **options)
 
 
 class MetropolisState(NamedTuple):
@@ -201,3 +172,54 @@ def hmc_step(
         torch.where(acc, loss_y, state.loss), state.accepted + acc.to(state.accepted.dtype),
         torch.nan_to_num(log_alpha, nan=-torch.inf).clamp(max=0.0).exp(),
     )
+
+
+class Kernel(NamedTuple):
+    """One sampler on the torch backend: ``init(group, W) -> (state, loss)`` and
+    ``step(group, state, step_size, length) -> (state, loss)`` (loss: per chain, None before the
+    first step of a stochastic-gradient kernel; ``length``: HMC's leapfrog steps this step)."""
+
+    init: Callable[..., tuple[Any, torch.Tensor | None]]
+    step: Callable[..., tuple[Any, torch.Tensor]]
+
+
+def stochastic_gradient(update: Callable[..., SGMCMCState],
+                        start: Callable[[torch.Tensor, Any], SGMCMCState] = lambda W, opts: SGMCMCState(W)) -> Kernel:
+    """The :class:`Kernel` of a stochastic-gradient ``update`` (∇U on the group's next minibatch)."""
+
+    def step(group, state: SGMCMCState, step_size: float, length: int):
+        noise = group.streams.normal()
+        _, grad_u, loss = group.potential(state.w, group.batches.next())
+        return update(state, grad_u, noise, step_size, group.cfg.options), loss
+
+    return Kernel(lambda group, W: (start(W, group.cfg.options), None), step)
+
+
+def _metropolis_init(group, W: torch.Tensor) -> tuple[MetropolisState, torch.Tensor]:
+    u, g, loss = group.potential(W)
+    accepted = torch.zeros(W.shape[0], dtype=torch.int64, device=W.device)
+    return MetropolisState(W, u, g, loss, accepted, None, None if group.factors is None else group.factors(W)), loss
+
+
+def _mala(group, state: MetropolisState, step_size: float, length: int):
+    noise, u = group.streams.normal(), group.streams.uniform()
+    levels = group.cfg.options.step_levels
+    level = (u[:, 1] * levels).to(torch.int64).clamp(max=levels - 1)
+    out = mala_step(state, group.potential, group.factors, noise, 1.0 - u[:, 0], level, step_size)
+    return out, out.loss
+
+
+def _hmc(group, state: MetropolisState, step_size: float, length: int):
+    noise, u = group.streams.normal(), group.streams.uniform()
+    out = hmc_step(state, group.potential, noise, 1.0 - u[:, 0], step_size, length)
+    return out, out.loss
+
+
+KERNELS: dict[str, Kernel] = {
+    "sgld": stochastic_gradient(_sgld),
+    "mala": Kernel(_metropolis_init, _mala),
+    "hmc": Kernel(_metropolis_init, _hmc),
+    "sgnht": stochastic_gradient(_sgnht, lambda W, o: SGMCMCState(W, torch.zeros_like(W),
+                                                                     torch.full_like(W[:, :1], o.diffusion), 0)),
+    "rmsprop_sgld": stochastic_gradient(_rmsprop_sgld, lambda W, o: SGMCMCState(W, torch.zeros_like(W), None, 0)),
+}

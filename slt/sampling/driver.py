@@ -8,11 +8,11 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from slt import _codegen
+from slt import _codegen, samplers
 from slt.errors import DivergenceError
+from slt.samplers import count as _count
+from slt.samplers import positive as _positive
 from slt.sampling.params import SAMPLERS, kernel_params
-from slt.sampling.params import count as _count
-from slt.sampling.params import positive as _positive
 from slt.sampling.rng import seed_to_int, stream_keys
 
 NUM_TILES = 64  # fixed walker tiles: parallel units whose results do not depend on threads
@@ -203,6 +203,7 @@ def run(
     num_burnin = _count("num_burnin", num_burnin, minimum=0)
     p, opts = kernel_params(sampler, dt, temperature, nbeta, gamma, sampler_options)
     kind = SAMPLERS[sampler]
+    record = samplers.get(sampler)
 
     bounds = parse_box(box, dim)
     if periodic and bounds is None:
@@ -221,8 +222,8 @@ def run(
     if batch_size is not None:
         if data.shape[0] == 0:
             raise ValueError("batch_size needs a model with data; a potential has none")
-        if sampler == "mala":
-            raise ValueError("MALA needs full-batch energies: use batch_size=None")
+        if record.exact:
+            raise ValueError(f"{sampler!r} needs full-batch energies (it is Metropolis-adjusted): use batch_size=None")
         _count("batch_size", batch_size)
     batch_idx = None if batch_size is None else np.zeros((num_walkers, int(batch_size)), dtype=np.int64)
 
@@ -283,9 +284,9 @@ def run(
         potential=potential.name, **opts,
     )
     return SampleResult(
-        positions=pos, velocities=vel if sampler in ("underdamped", "sgd_momentum") else np.zeros_like(pos),
+        positions=pos, velocities=vel if record.kinetic else np.zeros_like(pos),
         samples=rec_pos, energies=rec_ene, histogram=histogram, hist_edges=edges,
-        acceptance=accepts / num_steps if sampler == "mala" else None, settings=settings,
+        acceptance=accepts / num_steps if record.exact else None, settings=settings,
     )
 
 

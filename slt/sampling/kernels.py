@@ -13,7 +13,7 @@ dynamics on V).  Settings ``p``: a :class:`slt.sampling.params.KernelParams` (dt
 each sampler's own fields):
 
 - LANGEVIN (Euler–Maruyama): x <- x - dt ∇U + sqrt(2 T dt) ξ.
-- UNDERDAMPED (BAOAB, Leimkuhler & Matthews 2013; opt1 = friction γ_f, unit mass).
+- UNDERDAMPED (BAOAB, Leimkuhler & Matthews 2013; friction γ_f = p.friction, unit mass).
 - SGD_MOMENTUM (heavy ball; momentum μ, noise σ):
   v <- μ v - dt ∇U + σ ξ, x <- x + v.
 - MALA (Roberts & Tweedie 1996): Langevin proposal + Metropolis–Hastings; on a periodic box

@@ -2,26 +2,24 @@
 
 :class:`KernelParams` is a ``NamedTuple``: numba passes it to the kernels by value and reads
 its fields by name, and every field has one meaning whatever the sampler (a field a sampler
-does not use keeps its default).  :func:`kernel_params` validates a sampler's options and
-builds the record.
+does not use keeps its default).  :func:`kernel_params` validates a sampler's options with its
+record in the registry (:mod:`slt.samplers`) and builds the kernel record.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, NamedTuple
 
-import numpy as np
+from slt import samplers
 
+#: the numba kernels: registry name -> the compile-time ``KIND`` of :mod:`slt.sampling.kernels`
 SAMPLERS = {"langevin": 0, "underdamped": 1, "sgd_momentum": 2, "mala": 3}
-#: each sampler's options and their defaults
+#: each kernel's options and their defaults (from the registry's options records)
 SAMPLER_OPTIONS: dict[str, dict[str, Any]] = {
-    "langevin": {},
-    "underdamped": {"friction": 1.0},
-    "sgd_momentum": {"momentum": 0.9, "noise": None},
-    "mala": {"step_levels": 1, "metric": 0.0},
-}
+    name: {f.name: f.default for f in dataclasses.fields(samplers.get(name).options)} for name in SAMPLERS}
 
-__all__ = ["KernelParams", "kernel_params", "SAMPLERS", "SAMPLER_OPTIONS", "positive", "count"]
+__all__ = ["KernelParams", "kernel_params", "SAMPLERS", "SAMPLER_OPTIONS"]
 
 
 class KernelParams(NamedTuple):
@@ -56,24 +54,6 @@ class KernelParams(NamedTuple):
     metric: float = 0.0
 
 
-def positive(name: str, value: Any) -> float:
-    """``value`` as a positive finite float, or a ValueError naming ``name``."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return v
-
-
-def count(name: str, value: Any, minimum: int = 1) -> int:
-    """``value`` as an int ≥ ``minimum``, or a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def kernel_params(sampler: str, dt: float, temperature: float, nbeta: float, gamma: float,
                   options: dict[str, Any]) -> tuple[KernelParams, dict[str, Any]]:
     """Validate ``sampler``'s ``options`` and build its :class:`KernelParams`.
@@ -89,28 +69,9 @@ def kernel_params(sampler: str, dt: float, temperature: float, nbeta: float, gam
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
-    unknown = set(options) - set(SAMPLER_OPTIONS[sampler])
-    if unknown:
-        raise ValueError(f"sampler {sampler!r} takes options {sorted(SAMPLER_OPTIONS[sampler])}, "
-                         f"got {sorted(unknown)}")
-    opts = {**SAMPLER_OPTIONS[sampler], **options}
-    extra: dict[str, Any] = {}
-    if sampler == "underdamped":
-        extra["friction"] = positive("friction", opts["friction"])
-    elif sampler == "sgd_momentum":
-        mu = float(opts["momentum"])
-        if not 0.0 <= mu < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {opts['momentum']!r}")
-        if opts["noise"] is None:
-            opts["noise"] = math.sqrt(2.0 * temperature * dt * (1.0 - mu))
-        sigma = float(opts["noise"])
-        if not math.isfinite(sigma) or sigma < 0:
-            raise ValueError(f"noise must be a finite number >= 0, got {opts['noise']!r}")
-        extra.update(momentum=mu, noise=sigma)
-    elif sampler == "mala":
-        extra["step_levels"] = count("step_levels", opts["step_levels"])
-        metric = float(opts["metric"])
-        if not math.isfinite(metric) or metric < 0:
-            raise ValueError(f"metric must be a finite number >= 0 (0: off), got {opts['metric']!r}")
-        extra["metric"] = metric
+    opts = dataclasses.asdict(samplers.options(sampler, options))
+    if "noise" in opts and opts["noise"] is None:
+        opts["noise"] = math.sqrt(2.0 * temperature * dt * (1.0 - opts["momentum"]))
+    types = {k: type(v) for k, v in KernelParams._field_defaults.items()}
+    extra = {k: types[k](v) for k, v in opts.items() if k in types}
     return KernelParams(float(dt), float(temperature), float(nbeta), float(gamma), **extra), opts
