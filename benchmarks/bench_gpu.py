@@ -36,16 +36,13 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import inspect
 import json
-import os
 import resource
-import site
 import subprocess
 import sys
 import time
-import traceback
-import venv
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +54,9 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
+
+from benchmarks import peers  # noqa: E402 - the peers' venvs and runs, shared with the other benchmarks
+from benchmarks.peers import guard, linked_python  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out" / "gpu"
 PEER_DIR = ROOT / "benchmarks" / "out" / "gpu-peers"
@@ -268,125 +268,37 @@ def syncs_per_step(p: Problem, device: str, *, chains: int, draws: int, step: fl
     return (counts[1] - counts[0]) / draws
 
 
-# ---- peers, each in its own virtual environment ----
+# ---- peers, each in its own virtual environment (benchmarks/peers.py) ----
 def peer_python(name: str, wheels: str | None, timeout: float) -> tuple[Path | None, str | None]:
-    """A venv for ``name`` under :data:`PEER_DIR` that sees this interpreter's packages and pip (a
-    ``.pth`` file) and the repository, with the peer installed; (python, None) or (None, why)."""
+    """A venv for ``name`` under :data:`PEER_DIR` that sees this interpreter's packages and pip and
+    the repository, with the peer installed (:func:`peers.linked_python`); (python, None) or
+    (None, why)."""
     if name == "canonical-interp" and sys.version_info < (3, 12):
         return None, f"canonical-interp 0.2.x needs Python >= 3.12 (this is {sys.version.split()[0]})"
-    env = PEER_DIR / name
-    py = env / "bin" / "python"
-    try:
-        if not py.exists():
-            venv.create(env, system_site_packages=True, with_pip=False)  # pip comes through the .pth
-            purelib = next((env / "lib").glob("python*/site-packages"))
-            paths = [*site.getsitepackages(), site.getusersitepackages(), str(ROOT)]
-            (purelib / "_bench_gpu_parent.pth").write_text("\n".join(p for p in paths if os.path.isdir(p)) + "\n")
-        cmd = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        cmd += ["--no-index", "--find-links", str(Path(wheels).resolve())] if wheels else []
-        subprocess.run([*cmd, PEERS[name]], check=True, capture_output=True, text=True, timeout=timeout)
-    except subprocess.CalledProcessError as exc:
-        return None, f"{name} install failed: {(exc.stderr or exc.stdout).strip()[-600:]}"
-    except (subprocess.TimeoutExpired, OSError, StopIteration) as exc:
-        return None, f"{name} install failed: {type(exc).__name__}: {exc}"
-    return py, None
+    return linked_python(PEER_DIR / name, PEERS[name], timeout, wheels)
 
 
 def run_peer(name: str, spec: dict, timeout: float, wheels: str | None) -> dict:
-    """Run :func:`peer_main` for ``name`` in its venv on the problem described by ``spec``."""
+    """The peer ``name`` in its venv on the problem described by ``spec`` (one warm-up call, then
+    one timed call: :func:`peers.peer_main`), with its chains × steps per second."""
     py, why = peer_python(name, wheels, timeout)
     if py is None:
         return {"error": why}
-    code = "import sys; from benchmarks.bench_gpu import peer_main; peer_main(sys.argv[1])"
-    try:
-        done = subprocess.run([str(py), "-c", code, json.dumps({**spec, "peer": name})], capture_output=True,
-                              text=True, timeout=timeout, cwd=str(ROOT))
-    except subprocess.TimeoutExpired:
-        return {"error": f"{name} run timed out after {timeout:.0f}s"}
-    if done.returncode != 0:
-        return {"error": f"{name} failed: {done.stderr.strip()[-800:]}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    row = peers.run_peer(py, "devinterp" if name == "devinterp" else "canonical",
+                         {**spec, "module": "benchmarks.bench_gpu", "gamma": GAMMA, "seed": SEED, "burnin": 0,
+                          "batches_per_draw": 1, "autocast_dtype": True}, timeout)
+    if "seconds" in row:
+        row["chain_steps_per_s"] = spec["chains"] * spec["draws"] / row["seconds"]
+    return row
 
 
-def peer_main(arg: str) -> None:
-    """Entry point inside a peer's venv: rebuild the problem and the peer's data, warm up, time
-    one call of ``draws`` draws, print one JSON line."""
-    s = json.loads(arg)
+def peer_problem(s: dict) -> tuple:
+    """Inside a peer's venv: (model, X, y, per-sample loss) of the problem ``s`` describes."""
     p = build_problem(s["problem"], s["spec"], s["device"])
-    run = (devinterp_runner if s["peer"] == "devinterp" else canonical_runner)(p, s)
-    run(s["warm_draws"])
-    synchronize(s["device"])
-    t = time.perf_counter()
-    out = run(s["draws"])
-    synchronize(s["device"])
-    dt = time.perf_counter() - t
-    print(json.dumps({**out, "seconds": dt, "chain_steps_per_s": s["chains"] * s["draws"] / dt}))
-
-
-def devinterp_runner(p: Problem, s: dict) -> Callable[[int], dict]:
-    """devinterp 2.x: rows ``input_ids`` = [x, y] flattened (built once, untimed); its loss is
-    per token, so the per-sample loss is repeated along the token axis (its token mean)."""
-    import tempfile
-
-    import datasets
-    from devinterp.slt.llc import llc
-
-    d_in, x_shape = p.X[0].numel(), p.X.shape[1:]
-    rows = torch.cat([p.X.reshape(p.n, -1), p.y.reshape(p.n, -1).to(p.X.dtype)], 1).cpu().numpy()
-    ds = datasets.Dataset.from_dict({"input_ids": rows}).with_format("torch")
-
-    def loss(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
-        ids = ids.to(p.X.dtype)
-        out = model(ids[:, :d_in].reshape(-1, *x_shape))
-        return per_sample_loss(p.loss, out, ids[:, d_in:])[:, None].expand(-1, ids.shape[1] - 1)
-
-    def run(draws: int) -> dict:
-        res = llc(model=p.model, dataset=ds, observables={}, loss_fn=loss, num_chains=s["chains"], num_draws=draws,
-                  batch_size=p.batch_size, lr=s["step"], n_beta=s["nbeta"], localization=GAMMA,
-                  device=s["device"], batches_per_draw=1, output_path=tempfile.mkdtemp() + "/run.zarr")
-        return {"mean": float(res["llc_mean"]), "std": float(res["llc_std"])}
-
-    return run
-
-
-def canonical_runner(p: Problem, s: dict) -> Callable[[int], dict]:
-    """canonical-interp: a DataLoader handing out whole shuffled batches by index (no
-    per-sample collation); its default ``torch.compile`` mode, or eager once compiling fails."""
-    from canonical_interp import LLCEstimator
-    from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
-
-    data = TensorDataset(p.X, p.y)
-    sampler = BatchSampler(RandomSampler(data, generator=torch.Generator().manual_seed(SEED)), p.batch_size, True)
-    loader = DataLoader(data, sampler=sampler, batch_size=None)
-    kw: dict[str, Any] = dict(criterion_fn=LOSSES[p.loss], devices=s["device"], seed=SEED, show_progress=False)
-    mode = {"mode": "default compile"}
-
-    def run(draws: int) -> dict:
-        est = LLCEstimator(draws=draws, chains=s["chains"], burnin_steps=0, learning_rate=s["step"],
-                           localization=GAMMA, nbeta=s["nbeta"], dtype=p.X.dtype)
-        try:
-            est.estimate_llc(p.model, loader, **kw)
-        except Exception as exc:  # noqa: BLE001 - torch.compile can fail on a machine: say so, run eager
-            kw["compile"], mode["mode"] = False, f"compile=False ({type(exc).__name__}: {str(exc)[:200]})"
-            est.estimate_llc(p.model, loader, **kw)
-        llcs = est.get_metrics()["llcs"]  # estimate_llc returns the mean; the metrics hold each chain's
-        return {"mean": float(llcs.mean()), "std": float(llcs.std()), **mode}
-
-    return run
+    return p.model, p.X, p.y, functools.partial(per_sample_loss, p.loss)
 
 
 # ---- the three sections ----
-def guard(fn: Callable[[], dict]) -> dict:
-    """``fn()``, or ``{"error": ...}`` with the exception's last lines: one failure must not end
-    a run that has a few minutes of GPU time."""
-    try:
-        return fn()
-    except Exception as exc:  # noqa: BLE001 - recorded in the JSON and printed
-        if isinstance(exc, torch.OutOfMemoryError) and torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        return {"error": f"{type(exc).__name__}: {exc}"[:600], "traceback": traceback.format_exc()[-1500:]}
-
-
 def throughput_problem(name: str, spec: dict, args: argparse.Namespace) -> dict:
     """Section 1 for one problem: the bridge (warm-up with the auto step, then timed at that
     step), its syncs per step, a compiled run if ``estimate_llc`` has ``compile``, and the peers."""
@@ -404,7 +316,7 @@ def throughput_problem(name: str, spec: dict, args: argparse.Namespace) -> dict:
         row["slt compiled"] = guard(lambda: run_bridge(p, dev, chains=cfg["chains"], draws=cfg["draws"], step=step,
                                                        nbeta=nbeta, extra={"compile": True}))
     peer_spec = {"problem": name, "spec": spec, "device": dev, "chains": cfg["chains"], "draws": cfg["draws"],
-                 "warm_draws": cfg["warm_draws"], "step": step, "nbeta": nbeta}
+                 "warm_draws": cfg["warm_draws"], "step": step, "nbeta": nbeta, "batch_size": p.batch_size}
     for peer in PEERS:
         if args.skip_peers:
             row[peer] = {"skipped": "--quick" if args.quick else "--skip-peers"}

@@ -52,26 +52,18 @@ import argparse
 import functools
 import json
 import math
-import os
-import shutil
-import subprocess
 import sys
 import time
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "benchmarks" / "out"
-VENV = OUT / "devinterp-venv"
-CANONICAL_VENV = OUT / "canonical-venv"
-DEVINTERP = "devinterp==2.0.1"
-CANONICAL = "canonical-interp==0.1.5"
-CANONICAL_DEPS = ["numpy", "pandas", "tqdm"]  # what canonical_interp imports besides torch
-TORCH_312 = "torch==2.13.0"  # this environment's torch, for the Python 3.12 venv
-TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-PY312_CANDIDATES = ["python3.12", "/root/.pyenv/versions/3.12.1/bin/python3.12"]  # the first that runs
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.peers import (  # noqa: E402 - the peers' venvs, runs and shared helpers
+    CANONICAL, DEVINTERP, OUT, best_of, canonical_python, chain_stats, devinterp_python, guard, run_peer)
+
 PEER_LABELS = {"devinterp": f"devinterp {DEVINTERP.split('==')[1]}",
                "canonical": f"canonical-interp {CANONICAL.split('==')[1]}"}
 SAMPLING = dict(batch_size=256, num_chains=8, step_size=1e-4, nbeta=100.0, gamma=100.0, seed=0)
@@ -197,14 +189,6 @@ def mean_loss(kind: str, out, y):
     return per_sample_loss(kind, out, y).mean()
 
 
-def chain_stats(per_chain) -> dict:
-    """λ̂ as the mean of the per-chain values; se = their spread (ddof 1) / √chains."""
-    v = [float(x) for x in per_chain]
-    m = sum(v) / len(v)
-    sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else float("nan")
-    return {"mean": m, "std": sd, "se": sd / math.sqrt(len(v)), "se_chains": sd / math.sqrt(len(v)), "per_chain": v}
-
-
 # ---- slt ----
 def bridge(spec: dict, draws: int, vectorize: bool = True) -> dict:
     """One timed :func:`slt.nn.estimate_llc` call on ``spec``'s problem: SGLD at its settings, no
@@ -231,203 +215,25 @@ def bridge(spec: dict, draws: int, vectorize: bool = True) -> dict:
     return {**row, "attention": res.info["attention"]} if "attention" in res.info else row
 
 
-def guard(fn: Callable[[], dict]) -> dict:
-    """``fn()``, or ``{"error": ...}`` with the exception's text: one failure ends no run."""
-    try:
-        return fn()
-    except Exception as exc:  # noqa: BLE001 - recorded in the JSON and printed
-        return {"error": f"{type(exc).__name__}: {exc}"[:800], "traceback": traceback.format_exc()[-1500:]}
-
-
-def best_of(fn: Callable[[], dict], repeats: int) -> dict:
-    """``fn()``, a row with ``seconds``, ``repeats`` times: the first row with the least of the
-    times (the call least disturbed by other load on a shared machine), all in ``seconds_all``,
-    and the 1-minute load average before and after."""
-    load = [os.getloadavg()[0]]
-    rows = [fn() for _ in range(max(1, repeats))]
-    load.append(os.getloadavg()[0])
-    if any("seconds" not in r for r in rows):
-        return next(r for r in rows if "seconds" not in r)
-    secs = [r["seconds"] for r in rows]
-    return {**rows[0], "seconds": min(secs), "seconds_all": secs, "load_avg_1min": load}
-
-
-# ---- the peers: installed into their own venvs, run in subprocesses ----
-def _call(cmd: list, timeout: float) -> str | None:
-    """Run ``cmd``: None when it succeeded, else why not (the tail of its output)."""
-    try:
-        subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True, timeout=timeout)
-    except subprocess.CalledProcessError as exc:
-        return (exc.stderr or exc.stdout or f"exit status {exc.returncode}").strip()[-600:]
-    except subprocess.TimeoutExpired:
-        return f"timed out after {timeout:.0f}s"
-    except OSError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-def _pip(py: Path, args: list[str], timeout: float) -> str | None:
-    return _call([py, "-m", "pip", "install", "-q", *args], timeout)
-
-
-def devinterp_python(timeout: float) -> tuple[Path | None, str]:
-    """``VENV`` (a ``--system-site-packages`` venv of this Python) with devinterp installed:
-    (its python, how) or (None, why not)."""
-    py = VENV / "bin" / "python"
-    err = None if py.exists() else _call([sys.executable, "-m", "venv", "--system-site-packages", VENV], timeout)
-    err = err or _pip(py, [DEVINTERP], timeout)
-    if err:
-        return None, f"devinterp install failed: {err}"
-    return py, f"pip install {DEVINTERP} in {VENV.name} (venv --system-site-packages of Python {sys.version.split()[0]})"
-
-
-def python312() -> str | None:
-    """The first of ``PY312_CANDIDATES`` that runs and is Python ≥ 3.12."""
-    for cand in PY312_CANDIDATES:
-        exe = shutil.which(cand)
-        if exe and _call([exe, "-c", "import sys; assert sys.version_info >= (3, 12)"], 60) is None:
-            return exe
-    return None
-
-
-def canonical_python(timeout: float, install_timeout: float) -> tuple[Path | None, str]:
-    """``CANONICAL_VENV`` (a venv of Python ≥ 3.12) with torch (the CPU wheel index first, then
-    PyPI), canonical-interp without its declared dependencies and the packages it imports:
-    (its python, how) or (None, why not)."""
-    py, note = CANONICAL_VENV / "bin" / "python", CANONICAL_VENV / "torch-install.txt"
-    if not py.exists():
-        base = python312()
-        if base is None:
-            return None, f"canonical-interp needs Python >= 3.12 (itertools.batched): none of {PY312_CANDIDATES} runs"
-        if err := _call([base, "-m", "venv", CANONICAL_VENV], timeout):
-            return None, f"venv of {base} failed: {err}"
-    if _call([py, "-c", "import torch"], timeout) is not None:
-        tries: list[str] = []
-        for args, where in (([TORCH_312, "--index-url", TORCH_CPU_INDEX], "the CPU wheel index"),
-                            ([TORCH_312], "PyPI (its CUDA build, which runs on the CPU)")):
-            err = _pip(py, args, install_timeout)
-            why = " | ".join(line.strip() for line in (err or "").splitlines() if "rror" in line)[-400:] or err
-            tries.append(f"{TORCH_312} from {where}: " + ("installed" if err is None else f"failed ({why})"))
-            if err is None:
-                break
-        note.write_text("; ".join(tries))
-        if err is not None:
-            return None, "no torch for the Python 3.12 venv: " + "; ".join(tries)
-    for args in (["--no-deps", CANONICAL], CANONICAL_DEPS):
-        if err := _pip(py, args, timeout):
-            return None, f"pip install {' '.join(args)} failed: {err}"
-    how_torch = note.read_text() if note.exists() else "torch was already in the venv"
-    return py, (f"venv of Python 3.12 at {CANONICAL_VENV.name}; {how_torch}; pip install --no-deps {CANONICAL}; "
-                f"pip install {' '.join(CANONICAL_DEPS)}")
-
-
-def run_peer(py: Path, peer: str, spec: dict, timeout: float) -> dict:
-    """:func:`peer_main` for ``peer`` in its venv on ``spec``'s problem: its JSON line, or the error."""
-    code = "import sys; from benchmarks.bench_llc_vs_devinterp import peer_main; peer_main(sys.argv[1])"
-    try:
-        done = subprocess.run([str(py), "-c", code, json.dumps({**spec, "peer": peer})], capture_output=True,
-                              text=True, timeout=timeout, cwd=str(ROOT), check=False)
-    except subprocess.TimeoutExpired:
-        return {"error": f"{peer} run timed out after {timeout:.0f}s"}
-    if done.returncode != 0:
-        return {"error": f"{peer} failed: {done.stderr.strip()[-800:]}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def devinterp(draws: int, timeout: float, settings: dict | None = None) -> dict:
     """devinterp on ``settings``' problem (default the MLP), ``draws`` draws, no warm-up."""
     py, how = devinterp_python(timeout)
     if py is None:
         return {"error": how}
-    return run_peer(py, "devinterp", {**SETTINGS, **(settings or {}), "draws": draws, "warm_draws": 0}, timeout)
+    return run_peer(py, "devinterp", peer_spec({**SETTINGS, **(settings or {}), "draws": draws, "warm_draws": 0}),
+                    timeout)
 
 
-def peer_main(arg: str) -> None:
-    """Inside a peer's venv: rebuild the problem, warm up with ``warm_draws`` draws (imports,
-    compilation), time ``repeats`` calls of ``draws`` draws (:func:`best_of`), print one JSON line."""
-    from importlib.metadata import version
-
-    import torch
-
-    torch.set_num_threads(1)
-    s = json.loads(arg)
-    model, X, y = build_problem(s)
-    run = (devinterp_runner if s["peer"] == "devinterp" else canonical_runner)(model, X, y, s)
-    warm = None
-    if s.get("warm_draws"):
-        t = time.perf_counter()
-        run(s["warm_draws"])
-        warm = time.perf_counter() - t
-
-    def timed() -> dict:
-        t = time.perf_counter()
-        return {**run(s["draws"]), "seconds": time.perf_counter() - t}
-
-    out = best_of(timed, s.get("repeats", 1))
-    dist = "devinterp" if s["peer"] == "devinterp" else "canonical-interp"
-    versions = {"python": sys.version.split()[0], "torch": torch.__version__, dist: version(dist)}
-    print(json.dumps({**out, "warm_seconds": warm, "versions": versions}))
+def peer_spec(spec: dict) -> dict:
+    """``spec`` (a problem of :data:`MODELS` or the DLN, with ``draws``, ``warm_draws``,
+    ``repeats``) as the settings :func:`peers.peer_main` reads: this module rebuilds the problem."""
+    return {**spec, "module": "benchmarks.bench_llc_vs_devinterp", "chains": spec["num_chains"],
+            "step": spec["step_size"], "burnin": 0, "steps_bw_draws": 1, "batches_per_draw": 1, "device": "cpu"}
 
 
-def devinterp_runner(model, X, y, s: dict) -> Callable[[int], dict]:
-    """devinterp 2.x is language-model shaped: rows of ``input_ids`` and a per-token loss
-    ``loss_fn(model, input_ids) -> (batch, seq - 1)``.  Each row carries (x, y); the per-sample
-    loss is repeated in every "token" column, so devinterp's mean over tokens is that loss."""
-    import tempfile
-
-    import datasets
-    import torch
-    from devinterp.slt.llc import llc
-
-    n, d_in = X.shape[0], X.shape[1]
-    rows = torch.cat([X.reshape(n, -1), y.reshape(n, -1).to(X.dtype)], 1).numpy()
-    ds = datasets.Dataset.from_dict({"input_ids": rows}).with_format("torch")
-
-    def loss(model, ids):
-        ids = ids.to(X.dtype)
-        return per_sample_loss(s["problem"], model(ids[:, :d_in]), ids[:, d_in:])[:, None].expand(-1, ids.shape[1] - 1)
-
-    def run(draws: int) -> dict:
-        res = llc(model=model, dataset=ds, observables={}, loss_fn=loss, num_chains=s["num_chains"], num_draws=draws,
-                  batch_size=s["batch_size"], lr=s["step_size"], n_beta=s["nbeta"], localization=s["gamma"],
-                  device="cpu", batches_per_draw=1, output_path=tempfile.mkdtemp() + "/run.zarr")
-        return {**chain_stats(res["llc_per_chain"].values), "init_loss": float(res["init_loss"]),
-                "mean_loss": float(res["loss_trace"].mean())}
-
-    return run
-
-
-def canonical_runner(model, X, y, s: dict) -> Callable[[int], dict]:
-    """canonical-interp: a DataLoader handing out whole shuffled batches by index (no per-sample
-    collation), ``steps_bw_draws=1``, no burn-in; its default ``compile=True``, or
-    ``compile=False`` (said in ``compile``) once compiling has failed."""
-    import torch
-    from canonical_interp.slt import LLCEstimator
-    from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
-
-    data = TensorDataset(X, y)
-    order = RandomSampler(data, generator=torch.Generator().manual_seed(s["seed"]))
-    loader = DataLoader(data, sampler=BatchSampler(order, s["batch_size"], drop_last=True), batch_size=None)
-    kw: dict[str, Any] = dict(criterion_fn=functools.partial(mean_loss, s["problem"]), devices="cpu", seed=s["seed"],
-                              show_progress=False)
-    mode = {"compile": "compile=True (its default)"}
-
-    def run(draws: int) -> dict:
-        est = LLCEstimator(draws=draws, chains=s["num_chains"], burnin_steps=0, steps_bw_draws=1,
-                           learning_rate=s["step_size"], localization=s["gamma"], nbeta=s["nbeta"])
-        try:
-            est.estimate_llc(model, loader, **kw)
-        except Exception as exc:  # compiling can fail on a machine: say so, run eager
-            if kw.get("compile") is False:
-                raise
-            kw["compile"] = False
-            mode["compile"] = f"compile=False, since compile=True failed: {type(exc).__name__}: {str(exc)[:400]}"
-            est.estimate_llc(model, loader, **kw)
-        src = Path(sys.modules[LLCEstimator.__module__].__file__).parent
-        uses_tv = any("torchvision" in f.read_text() for f in src.glob("*.py"))
-        return {**chain_stats(est.get_metrics()["llcs"].tolist()), **mode, "source_mentions_torchvision": uses_tv}
-
-    return run
+def peer_problem(s: dict):
+    """Inside a peer's venv: (model at w*, X, y, per-sample loss) of the problem ``s`` names."""
+    return (*build_problem(s), functools.partial(per_sample_loss, s["problem"]))
 
 
 # ---- the comparison ----
@@ -462,8 +268,8 @@ def measure_model(spec: dict, draws: dict, peers: dict, timeout: float, out: Pat
     rows = {"slt vmap": guard(lambda: best_of(lambda: bridge(spec, draws["draws"]), draws["repeats"])),
             "slt loop": guard(lambda: best_of(lambda: bridge(spec, draws["draws"], False), draws["repeats"]))}
     for peer, how in peers.items():
-        rows[PEER_LABELS[peer]] = run_peer(Path(how["python"]), peer, {**spec, **draws}, timeout) if "python" in how \
-            else dict(how)
+        rows[PEER_LABELS[peer]] = run_peer(Path(how["python"]), peer, peer_spec({**spec, **draws}), timeout) \
+            if "python" in how else dict(how)
     base = rows["slt vmap"]
     for row in rows.values():
         if "seconds" not in row:
