@@ -166,7 +166,7 @@ def pair_record(a: nn.Module, b: nn.Module, problem: Problem, path: dict) -> dic
     rec = {"jaccard_raw": P.mask_overlap(a, b).total, "barrier_raw": S.loss_barrier(a, b, problem.train).barrier}
     others = {"raw": b}
     for method in ("weights", "activations"):
-        others[method] = aligned = P.align(a, b, method=method, X=X)
+        others[method] = aligned = S.align(a, b, method=method, X=X)
         ov = P.mask_overlap(a, aligned)
         rec[f"jaccard_{method}"] = ov.total
         rec[f"barrier_{method}"] = S.loss_barrier(a, aligned, problem.train).barrier

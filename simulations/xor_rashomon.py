@@ -24,7 +24,9 @@ import numpy as np
 from slt import sweeps
 from slt.io import ResumableLog, save_json, save_npz
 from slt.nn.hessian import DEFAULT_RTOL
-from slt.sweeps.store import atomic_write, jsonable
+from slt.report import Column, table
+from slt.io import atomic_write
+from slt.sweeps.store import jsonable
 from slt.sweeps.tasks import XOR_LLC as LLC, XOR_RTOLS as RTOLS, XOR_SOLVED as SOLVED
 
 NAME = "xor_rashomon"

@@ -17,12 +17,19 @@ def _umask() -> int:
     return mask
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Write ``path`` through a temporary file in its folder and ``os.replace``.
+def atomic_write(path: str | Path, data: bytes | Callable[[IO[bytes]], Any]) -> Path:
+    """Write ``path`` through a temporary file in its folder and ``os.replace``: readers see the old
+    file or the new one, never a part.  ``data``: the bytes, or a function writing to a binary file.
 
     The file gets mode 0666 & ~umask, as ``open(path, "w")`` would give it (``mkstemp``
     creates 0600 files, which other users and tools of a shared folder could not read).
+
+    >>> import tempfile, pathlib
+    >>> p = atomic_write(pathlib.Path(tempfile.mkdtemp()) / "a.txt", b"hi")
+    >>> p.read_bytes()
+    b'hi'
     """
+    write = data if callable(data) else (lambda fh: fh.write(data))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -38,6 +45,9 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
     return path
 
 
+_atomic_write = atomic_write  # the name it had before it became public
+
+
 def _default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()
@@ -51,7 +61,7 @@ def _default(obj: Any) -> Any:
 def save_json(path: str | Path, obj: Any) -> Path:
     """Write ``obj`` as JSON atomically (numpy arrays and scalars converted)."""
     text = json.dumps(obj, indent=2, default=_default).encode()
-    return _atomic_write(Path(path), lambda fh: fh.write(text))
+    return atomic_write(path, text)
 
 
 def load_json(path: str | Path) -> Any:
@@ -60,7 +70,7 @@ def load_json(path: str | Path) -> Any:
 
 def save_npz(path: str | Path, **arrays: Any) -> Path:
     """Write arrays to ``path`` (.npz, compressed) atomically."""
-    return _atomic_write(Path(path), lambda fh: np.savez_compressed(fh, **arrays))
+    return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
 
 
 class ResumableLog:

@@ -175,7 +175,7 @@ def test_alignment_recovers_a_planted_permutation(make, method):
     torch.testing.assert_close(planted(X), pruned(X))  # same function
     found = S.match_units(pruned, planted, method=method, X=X)
     assert all(np.array_equal(f, np.argsort(p)) for f, p in zip(found, perms))
-    back = P.align(pruned, planted, method=method, X=X)
+    back = S.align(pruned, planted, method=method, X=X)
     for (k, u), v in zip(pruned.state_dict().items(), back.state_dict().values()):
         assert torch.equal(u, v), k
     assert P.mask_overlap(pruned, back).total == 1.0 > P.mask_overlap(pruned, planted).total

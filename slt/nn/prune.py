@@ -15,9 +15,9 @@ resulting "skeletons" by the cosine similarity of their predictions off distribu
 - :func:`masks`, :func:`mask_overlap`, :func:`evaluate`, :func:`retention`: surviving weights,
   their Jaccard overlap, accuracy and loss retention.
 
-Unit alignment (:func:`align`), loss barriers and the SLT view of a skeleton (its LLC restricted
-to the surviving weights, near-zero Hessian counts) live in :mod:`slt.nn.skeleton` and are
-re-exported here.
+Unit alignment (:func:`slt.nn.skeleton.align`), loss barriers and the SLT view of a skeleton (its
+LLC restricted to the surviving weights, near-zero Hessian counts) live in :mod:`slt.nn.skeleton`,
+which builds on this module.
 """
 
 from __future__ import annotations
@@ -62,18 +62,6 @@ __all__ = [
 #: ``(name, tensor) -> bool``. Names are those of ``named_parameters()`` with a pruning
 #: ``_orig`` suffix dropped.
 Include = str | Sequence[str] | Callable[[str, torch.Tensor], bool]
-_SKELETON_NAMES = ("align", "match_units", "permute_units", "loss_barrier", "LossBarrier", "skeleton_llc",
-                   "SkeletonLLC", "near_zero_counts", "NearZeroCounts")
-
-
-def __getattr__(name: str):  # PEP 562: the alignment tools of slt.nn.skeleton, imported lazily
-    if name in _SKELETON_NAMES:
-        from slt.nn import skeleton
-
-        return getattr(skeleton, name)
-    raise AttributeError(f"module 'slt.nn.prune' has no attribute {name!r}")
-
-
 def _selected(name: str, tensor: torch.Tensor, include: Include) -> bool:
     if callable(include):
         return bool(include(name, tensor))

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from slt.io import atomic_write
 from slt.nn.flat import LossFn
 
 __all__ = ["Trajectory", "checkpoint_object", "llc_along_training", "llc_trajectory", "load_checkpoint",
@@ -166,7 +167,7 @@ def _prepare(root: Path, items: list, model, data, loss_fn, kwargs: dict, seed: 
     """Write (or, in process, register) the inputs and the checkpoint index; return the sweep's
     fixed settings.  Cells of checkpoints whose content changed are dropped from the store."""
     from slt.sweeps.engine import cell_key
-    from slt.sweeps.store import Store, atomic_write, jsonable
+    from slt.sweeps.store import Store, jsonable
 
     inputs = (root / INPUTS).resolve()
     bundle = {"model": model, "data": data, "loss_fn": loss_fn, "kwargs": dict(kwargs)}
@@ -233,9 +234,8 @@ def _put(path: Path, obj: Any, local: bool) -> None:
         return
     import cloudpickle
 
-    from slt.io import _atomic_write
 
-    _atomic_write(path, lambda fh: torch.save(obj, fh, pickle_module=cloudpickle))
+    atomic_write(path, lambda fh: torch.save(obj, fh, pickle_module=cloudpickle))
 
 
 def _read_index(path: Path) -> dict[str, dict[str, str]]:
@@ -321,7 +321,7 @@ def _rows(root: Path, keys: list) -> dict[Any, dict[str, Any]]:
 
 def _export_jsonl(path: Path, root: Path) -> None:
     """One JSON line per finished checkpoint (key, λ̂, se, L(w*), R-hat, nβ, γ, step), atomically."""
-    from slt.sweeps.store import Store, atomic_write, jsonable
+    from slt.sweeps.store import Store, jsonable
 
     fields = ("llc", "se", "init_loss", "rhat", "nbeta", "gamma", "step_size")
     lines = [json.dumps(jsonable({"key": r["checkpoint"], **{f: r.get(f) for f in fields}})) + "\n"

@@ -6,7 +6,6 @@ no access to the store, and a killed client loses only the cells in flight.
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -22,9 +21,8 @@ import numpy as np
 
 from slt.sweeps.guard import check_main_guard
 from slt.sweeps.registry import TASKS, resolve, spec_of
-from slt.sweeps.store import RESERVED, Store, jsonable
+from slt.sweeps.store import RESERVED, Store, cell_key, cell_seed, jsonable
 
-SEED_ENTROPY = 0x5EED_5317_C0DE  # the root of every cell's SeedSequence
 SYNCHRONOUS = "synchronous"
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
@@ -36,31 +34,6 @@ class Cell:
     params: dict[str, Any]
     key: str
     seed: int
-
-
-def cell_key(params: Mapping[str, Any]) -> str:
-    """A short stable name of a cell: sha256 of its values as canonical JSON (axis order free)."""
-    text = json.dumps(jsonable(dict(params)), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def cell_seed(params: Mapping[str, Any]) -> int:
-    """The seed of a cell, from its coordinates only (never the order in which cells run).
-
-    ``SeedSequence(SEED_ENTROPY, spawn_key=words of sha256(cell))``: a spawn of the root
-    sequence keyed by the cell's canonical JSON (axis name → value), reduced to 63 bits, so any
-    cell can be rerun alone and adding axis values leaves other cells' seeds unchanged
-    (numpy's SeedSequence; O'Neill 2015, "PCG", on seeding by hashing).
-
-    Example
-    -------
-    >>> cell_seed({"nbeta": 1000.0, "run": 3}) == cell_seed({"run": 3, "nbeta": 1000.0})
-    True
-    """
-    digest = hashlib.sha256(json.dumps(jsonable(dict(params)), sort_keys=True).encode()).digest()
-    words = tuple(int.from_bytes(digest[i:i + 4], "little") for i in range(0, 32, 4))
-    state = np.random.SeedSequence(SEED_ENTROPY, spawn_key=words).generate_state(2, np.uint32)
-    return int((int(state[0]) << 32 | int(state[1])) >> 1)
 
 
 def check_grid(grid: Mapping[str, Sequence[Any]], fixed: Mapping[str, Any]) -> dict[str, list[Any]]:

@@ -29,14 +29,13 @@ Example
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
-import os
 import platform
 import socket
 import subprocess
 import sys
-import uuid
 import warnings
 from datetime import datetime, timezone
 from importlib import metadata
@@ -45,27 +44,14 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from slt.io import atomic_write
+
 FORMAT = "slt-sweep/1"
 MANIFEST = "manifest.json"
 CELLS = "cells"
 RESERVED = ("key", "seed", "status", "error", "started", "finished", "seconds", "worker")
+SEED_ENTROPY = 0x5EED_5317_C0DE  # the root of every cell's SeedSequence
 PACKAGES = ("numpy", "scipy", "numba", "torch", "dask", "distributed", "pyarrow", "pandas")
-
-
-def atomic_write(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: a temporary file beside it (mode 0666 less the
-    umask), then ``os.replace``.  Readers see the old file or the new one, never a part."""
-    path = Path(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def jsonable(obj: Any) -> Any:
@@ -81,6 +67,31 @@ def jsonable(obj: Any) -> Any:
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     return str(obj)
+
+
+def cell_key(params: Mapping[str, Any]) -> str:
+    """A short stable name of a cell: sha256 of its values as canonical JSON (axis order free)."""
+    text = json.dumps(jsonable(dict(params)), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def cell_seed(params: Mapping[str, Any]) -> int:
+    """The seed of a cell, from its coordinates only (never the order in which cells run).
+
+    ``SeedSequence(SEED_ENTROPY, spawn_key=words of sha256(cell))``: a spawn of the root
+    sequence keyed by the cell's canonical JSON (axis name → value), reduced to 63 bits, so any
+    cell can be rerun alone and adding axis values leaves other cells' seeds unchanged
+    (numpy's SeedSequence; O'Neill 2015, "PCG", on seeding by hashing).
+
+    Example
+    -------
+    >>> cell_seed({"nbeta": 1000.0, "run": 3}) == cell_seed({"run": 3, "nbeta": 1000.0})
+    True
+    """
+    digest = hashlib.sha256(json.dumps(jsonable(dict(params)), sort_keys=True).encode()).digest()
+    words = tuple(int.from_bytes(digest[i:i + 4], "little") for i in range(0, 32, 4))
+    state = np.random.SeedSequence(SEED_ENTROPY, spawn_key=words).generate_state(2, np.uint32)
+    return int((int(state[0]) << 32 | int(state[1])) >> 1)
 
 
 def _git_commit() -> str | None:
@@ -288,8 +299,6 @@ def load_dataset(out: str | Path):
         pos = tuple(index[a].get(json.dumps(jsonable(row[a]))) for a in axes)
         if None not in pos:
             cells.append((pos, row))
-    from slt.sweeps.engine import cell_seed
-
     seeds = np.array([cell_seed(dict(zip(axes, vals))) for vals in itertools.product(*(grid[a] for a in axes))])
     variables = {"seed": ((*axes,), seeds.reshape(shape))}  # known for every cell, run or not
     for name in df.columns:
