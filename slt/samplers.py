@@ -141,6 +141,9 @@ class SGDMomentumOptions:
             positive("noise", self.noise, allow_zero=True)
 
 
+BURNIN_RULES = ("relaxation", "kinetic", "measured", "fixed")
+
+
 # --- the records --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Sampler:
@@ -162,9 +165,10 @@ class Sampler:
         None: the sampler cannot be scanned.
     adapt_acceptance : exact samplers: the acceptance the curvature rule's step adapts to during
         burn-in (dual averaging); None: no adaptation.
-    burnin : "relaxation" (:func:`slt.estimators.tuning.auto_burnin`), "measured" (the chains'
-        own relaxation rate, :func:`slt.estimators.tuning.equilibrate`, where affordable, else
-        "relaxation") or "fixed" (``fixed_burnin`` steps, e.g. HMC trajectories).
+    burnin : "relaxation" (:func:`slt.estimators.tuning.auto_burnin`), "kinetic" (the same rule for
+        a sampler of time step √ε with friction critical for the localization), "measured" (the
+        chains' own relaxation rate, :func:`slt.estimators.tuning.equilibrate`, where affordable,
+        else "relaxation") or "fixed" (``fixed_burnin`` steps, e.g. HMC trajectories).
     fixed_burnin : the burn-in of ``burnin="fixed"``.
     richardson : has an O(ε) bias that Richardson extrapolation removes.
     proposal_acceptance : on small problems, record the acceptance a MALA step of the same size
@@ -188,8 +192,8 @@ class Sampler:
     proposal_acceptance: bool = False
 
     def __post_init__(self):
-        if self.burnin not in ("relaxation", "measured", "fixed"):
-            raise ValueError(f"burnin must be 'relaxation', 'measured' or 'fixed', got {self.burnin!r}")
+        if self.burnin not in BURNIN_RULES:
+            raise ValueError(f"burnin must be one of {BURNIN_RULES}, got {self.burnin!r}")
         if self.step_rule not in (None, "curvature"):
             raise ValueError(f"step_rule must be None or 'curvature', got {self.step_rule!r}")
 

@@ -165,7 +165,7 @@ def _burnin(cfg: LLCConfig, req: Request, choices: dict) -> tuple[LLCConfig, tup
     elif choices["adapt"]:
         burnin = tuning.auto_burnin(mstep, cfg.gamma)[0]
     else:
-        burnin, notes = tuning.auto_burnin(mstep, cfg.gamma, thin)
+        burnin, notes = tuning.auto_burnin(mstep, cfg.gamma, thin, kinetic=cfg.record.burnin == "kinetic")
     return replace(cfg, num_burnin=burnin, thin=thin), notes
 
 

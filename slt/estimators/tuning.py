@@ -5,7 +5,8 @@
   discretization error) reaches a target, with stationary traces.
 - :func:`curvature_step`: ε = fraction/h from the stiffest direction h = nβ λ_max + γ, for
   problems too large for a scan; the estimator re-measures it where the chains go.
-- :func:`auto_burnin`: the localization's slowest mode relaxes in 5/(γ ε̄) steps.
+- :func:`auto_burnin`: the localization's slowest mode relaxes in 5/(γ ε̄) steps (5/√(γε) for
+  kinetic samplers).
 - :func:`equilibrate`: MALA's burn-in extended while the chains move slower where they stand.
 - :class:`StepAdapter`: dual averaging of HMC's step towards a target acceptance.
 """
@@ -57,26 +58,32 @@ def mean_step(step_size: Any, levels: Any) -> Any:
     return step_size * float(step_levels(1.0, levels).mean())
 
 
-def auto_burnin(step_size: float, gamma: float, thin: int = 1) -> tuple[int, tuple[str, ...]]:
+def auto_burnin(step_size: float, gamma: float, thin: int = 1, *, kinetic: bool = False
+                ) -> tuple[int, tuple[str, ...]]:
     """Default burn-in for chains started at w*: long enough for the slowest mode to relax.
 
     Along a direction in which the loss is flat (a valley of the zero set), only the
     localization acts and a chain is the Ornstein–Uhlenbeck recursion
     w ← w − (ε/2) γ (w − w*) + N(0, ε), whose variance, 0 at the start, approaches 1/γ like
     1 − exp(−γ ε k) after k steps.  The burn-in is ``BURNIN_RELAXATIONS``/(γ ε) steps (under 1%
-    of that variance missing), at least :data:`BURNIN_STEPS` and at most ``MAX_AUTO_BURNIN``
-    (then with a note), rounded up to a multiple of ``thin``.  A step that is not a positive
-    number gets the fixed default (the sampler then rejects it).
+    of that variance missing).  A kinetic sampler (time step √ε, friction critical for the
+    localization, 2√γ) relaxes that mode like exp(−2√γ t) up to a polynomial factor: its burn-in
+    is ``BURNIN_RELAXATIONS``/(√γ √ε) steps.  At least :data:`BURNIN_STEPS` and at most
+    ``MAX_AUTO_BURNIN`` (then with a note), rounded up to a multiple of ``thin``.  A step that is
+    not a positive number gets the fixed default (the sampler then rejects it).
 
     >>> auto_burnin(1e-3, 1.0)
+    (5000, ())
+    >>> auto_burnin(1e-6, 1.0, kinetic=True)
     (5000, ())
     """
     if not (isinstance(step_size, Real) and isinstance(gamma, Real) and gamma > 0 and step_size > 0):
         return BURNIN_STEPS, ()
-    want = math.ceil(BURNIN_RELAXATIONS / (gamma * step_size))
+    rate = math.sqrt(gamma * step_size) if kinetic else gamma * step_size
+    want = math.ceil(BURNIN_RELAXATIONS / rate)
     notes: tuple[str, ...] = ()
     if want > MAX_AUTO_BURNIN:
-        notes = (f"the localization relaxes over 1/(γε) = {1 / (gamma * step_size):.3g} steps; the default burn-in "
+        notes = (f"the localization relaxes over {1 / rate:.3g} steps; the default burn-in "
                  f"is capped at {MAX_AUTO_BURNIN}, which may leave flat directions unequilibrated: raise num_burnin, "
                  f"gamma or step_size",)
         want = MAX_AUTO_BURNIN
