@@ -126,7 +126,8 @@ def devinterp_python(timeout: float) -> tuple[Path | None, str]:
     err = err or pip_install(py, [DEVINTERP], timeout)
     if err:
         return None, f"devinterp install failed: {err}"
-    return py, f"pip install {DEVINTERP} in {VENV.name} (venv --system-site-packages of Python {sys.version.split()[0]})"
+    return py, (f"pip install {DEVINTERP} in {VENV.name} (venv --system-site-packages of Python "
+                f"{sys.version.split()[0]})")
 
 
 def python312() -> str | None:
@@ -174,7 +175,8 @@ def canonical_python(timeout: float, install_timeout: float) -> tuple[Path | Non
                 f"pip install {' '.join(CANONICAL_DEPS)}")
 
 
-def linked_python(env: Path, requirement: str, timeout: float, wheels: str | None = None) -> tuple[Path | None, str | None]:
+def linked_python(env: Path, requirement: str, timeout: float,
+                  wheels: str | None = None) -> tuple[Path | None, str | None]:
     """A venv of this interpreter at ``env`` that sees its packages and pip (a ``.pth`` file) and
     the repository, with ``requirement`` installed: (python, None) or (None, why)."""
     name = requirement.split("==")[0]
