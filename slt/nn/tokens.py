@@ -25,10 +25,16 @@ CHECK_SAMPLES = 4  # samples on which the token decomposition of the loss is che
 
 
 class TokenLosses:
-    """``(points, rows) -> (k, m, seq)`` per-token losses of samples ``rows`` at the k points."""
+    """``(points, rows) -> (k, m, seq)`` per-token losses of samples ``rows`` at the k points.
+
+    The network runs ``vmap``-ped over the points; a module vmap cannot batch (``nn.LSTM``,
+    ``nn.GRU``: no batching rule) runs point by point instead, as the chains of
+    :class:`slt.nn.flat.ChainEvaluator` do, and :attr:`reason` says why (None while vmapped).
+    """
 
     def __init__(self, net: FlatNetwork, X: torch.Tensor, Y: torch.Tensor):
         self.net, self.X, self.Y = net, X, Y
+        self.reason: str | None = None
         loss_fn = net.loss_fn
 
         def one(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -37,12 +43,22 @@ class TokenLosses:
         def at(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             return vmap(vmap(one))(net.outputs(w, x), y)
 
+        self._at = at
         self._fn = vmap(at, in_dims=(0, None, None), randomness="different")
+
+    def _chunk(self, W: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.reason is None:
+            try:
+                return self._fn(W, x, y)
+            except Exception as exc:  # noqa: BLE001 - a module vmap cannot batch: loop over the points
+                self.reason = (f"torch.func.vmap cannot evaluate {type(self.net.model).__name__} over the points "
+                               f"({type(exc).__name__}: {exc}); per-token losses ran point by point")
+        return torch.stack([self._at(w, x, y) for w in W])
 
     def __call__(self, W: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         x, y = (self.X, self.Y) if rows is None else (self.X[rows], self.Y[rows])
         with torch.no_grad(), differentiable_kernels():
-            return torch.cat([self._fn(W, x[i:i + CHUNK], y[i:i + CHUNK]) for i in range(0, x.shape[0], CHUNK)],
+            return torch.cat([self._chunk(W, x[i:i + CHUNK], y[i:i + CHUNK]) for i in range(0, x.shape[0], CHUNK)],
                              dim=1)
 
 
