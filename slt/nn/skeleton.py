@@ -14,14 +14,15 @@
   :func:`path_barrier`: the same along a low-loss path between them
   (:func:`slt.nn.landscape.low_loss_path`, the Rashomon path of lowest maximal loss).
 - :func:`skeleton_llc`: the LLC restricted to a skeleton's surviving weights, the pruned ones
-  held at zero (the restricted LLC of DESIGN §2).
+  held at zero (the restricted LLC of docs/theory.md).
 - :func:`near_zero_counts`: near-zero Hessian eigenvalues of the full and of the restricted loss.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
+from slt.errors import warn
 from slt.nn.data import as_tensors
 from slt.nn.prune import Include, detach_cached, clone, make_permanent, masks, targets
 
@@ -37,6 +39,7 @@ __all__ = [
     "NearZeroCounts",
     "SkeletonLLC",
     "align",
+    "dead_units",
     "loss_barrier",
     "match_units",
     "near_zero_counts",
@@ -124,12 +127,25 @@ def _total_score(ref, mod, perms) -> float:
     return float(sum(np.trace(_weight_scores(ref, mod, perms, k, False)[:, rows[k]]) for k in range(len(ref))))
 
 
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """``model`` in eval mode (Dropout off) for the block; every submodule's own mode restored after."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.train(training)
+
+
 def _activations(model: nn.Sequential, layers: list[_Layer], X: torch.Tensor) -> list[torch.Tensor]:
-    """Per hidden layer, the (samples, units) outputs after its activation (conv: per position)."""
+    """Per hidden layer, the (samples, units) outputs after its activation (conv: per position),
+    in eval mode (Dropout off: a matching must not depend on a random mask)."""
     stops = {layers[k + 1].index: k for k in range(len(layers) - 1)}
     acts: list[torch.Tensor] = [None] * (len(layers) - 1)  # type: ignore[list-item]
     h = X
-    with torch.no_grad():
+    with torch.no_grad(), _eval_mode(model):
         for i, m in enumerate(model):
             if i in stops and acts[stops[i]] is None:
                 acts[stops[i]] = h
@@ -141,6 +157,45 @@ def _activations(model: nn.Sequential, layers: list[_Layer], X: torch.Tensor) ->
         a = a.to(torch.float64)
         out.append(a.transpose(0, 1).reshape(a.shape[1], -1).T if a.ndim == 4 else a.reshape(a.shape[0], -1))
     return out
+
+
+DEAD_RTOL = 1e-8  # a unit is dead on X when its output's sd is at most this fraction of the layer's largest
+
+
+def _constant_units(acts: list[torch.Tensor]) -> list[np.ndarray]:
+    out = []
+    for a in acts:
+        sd = a.std(0) if a.shape[0] > 1 else torch.zeros(a.shape[1], dtype=a.dtype)
+        out.append(np.flatnonzero((sd <= DEAD_RTOL * float(sd.max().clamp_min(0))).numpy()))
+    return out
+
+
+def dead_units(model: nn.Module, X: torch.Tensor) -> list[np.ndarray]:
+    """Per hidden layer, the indices of units whose output (after the activation; a channel:
+    over samples and positions) is constant on the inputs ``X``, in eval mode: a ReLU that
+    never fires, a unit whose incoming weights were all pruned.  Such a unit carries no
+    signal on ``X``, so :func:`match_units` with ``method="activations"`` matches it arbitrarily.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    >>> _ = net[0].weight.data.copy_(torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]]))
+    >>> _ = net[0].bias.data.copy_(torch.tensor([0.0, -9.0, 0.0]))
+    >>> [d.tolist() for d in dead_units(net, torch.rand(50, 2))]  # unit 1 never fires, unit 2 is pruned
+    [[1, 2]]
+    """
+    return _constant_units(_activations(model, _layers(model), X))
+
+
+def _warn_dead(dead_ref: list[np.ndarray], dead_mod: list[np.ndarray]) -> None:
+    """Warn where a layer has two or more dead units in either network: their matches are ties
+    (one dead unit on each side is matched to the one place the live units leave)."""
+    parts = [f"layer {k}: {r.size} in the reference, {m.size} in the model"
+             for k, (r, m) in enumerate(zip(dead_ref, dead_mod)) if max(r.size, m.size) >= 2]
+    if parts:
+        warn("match_units(method='activations'): units constant on X (dead: no signal to correlate) are matched "
+             "arbitrarily; " + "; ".join(parts) + ". dead_units(model, X) lists them; method='weights' matches "
+             "them by their weights")
 
 
 def match_units(
@@ -160,7 +215,11 @@ def match_units(
     coordinate ascent over layers in random order, each a linear assignment on incoming plus
     outgoing weights, until no permutation changes (at most ``max_iter`` sweeps).
     ``method="activations"``: per layer, the assignment maximising the sum of correlations
-    of matched units' outputs on ``X`` (layers independent).
+    of matched units' outputs on ``X`` (layers independent), computed in eval mode (Dropout
+    off; each module's mode is restored after).  A unit whose output is constant on ``X``
+    (dead; :func:`dead_units`) correlates with nothing: where a layer has two or more in
+    either network their matches are ties broken arbitrarily, and an
+    :class:`slt.errors.SLTWarning` says how many there are per layer.
 
     Examples
     --------
@@ -174,8 +233,10 @@ def match_units(
     if method == "activations":
         if X is None:
             raise ValueError("method='activations' needs inputs X")
+        acts_ref, acts_mod = _activations(reference, ref, X), _activations(model, mod, X)
+        _warn_dead(_constant_units(acts_ref), _constant_units(acts_mod))
         perms = []
-        for Ar, Am in zip(_activations(reference, ref, X), _activations(model, mod, X)):
+        for Ar, Am in zip(acts_ref, acts_mod):
             Zr = (Ar - Ar.mean(0)) / Ar.std(0).clamp_min(1e-12)
             Zm = (Am - Am.mean(0)) / Am.std(0).clamp_min(1e-12)
             perms.append(_assign((Zr.T @ Zm).numpy() / Ar.shape[0]))
@@ -239,6 +300,8 @@ def align(reference: nn.Module, model: nn.Module, *, method: str = "weights", X:
           **kwargs) -> nn.Module:
     """A copy of ``model`` with its hidden units permuted to match ``reference``
     (:func:`match_units` then :func:`permute_units`; the function computed is unchanged).
+    ``method="activations"`` evaluates both networks in eval mode and warns about units dead
+    on ``X`` (matched arbitrarily; see :func:`match_units`).
 
     Examples
     --------
@@ -355,7 +418,7 @@ def skeleton_llc(model: nn.Module, data, *, loss_fn: Callable, include: Include 
     """λ̂ of a skeleton with its pruned coordinates held at zero.
 
     λ̂_S(w*) = nβ (E[L_n(w)] − L_n(w*)) over the localized tempered posterior of the free
-    coordinates S only (DESIGN §2, restricted LLC); S = the surviving entries of the selected
+    coordinates S only (docs/theory.md, restricted LLC); S = the surviving entries of the selected
     parameters (:func:`slt.nn.prune.masks`: the pruning masks, or the nonzero entries) plus every
     parameter not selected (biases by default). A skeleton that is the part of the network the
     data use keeps the original's λ̂; an unpruned network gives the plain λ̂.
