@@ -17,6 +17,7 @@ from slt import potentials as P
 from slt.estimators import exact_free_energy, fit_lambda, free_energy
 from slt.io import save_npz
 from slt.plotting import COLORS, pyplot, save_figure
+from slt.report import number, quantity
 
 QUICK = True  # quick run: seconds, and it passes its own diagnostics
 NAME = "free_energy"
@@ -54,8 +55,8 @@ def main(argv=None) -> int:
     ax.set_title(f"V = x² + y⁴, λ = {lam:g}, m = {m}", fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     save_figure(fig, args.out, NAME)
-    print(f"slope exact {fit_exact.lam:.4f}, TI {fit_ti.lam:.4f} ± {fit_ti.lam_se:.4f}, λ = {lam}; "
-          f"max |TI/exact − 1| = {np.max(np.abs(val / exact - 1)):.4f}")
+    print(f"F_n slope in log n: exact {number(fit_exact.lam)}, TI {quantity(fit_ti.lam, se=fit_ti.lam_se)} "
+          f"(λ = {lam}); largest |TI/exact − 1| {number(np.max(np.abs(val / exact - 1)), digits=3)}")
     return 0
 
 

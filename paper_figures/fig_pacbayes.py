@@ -21,6 +21,7 @@ import numpy as np
 
 from slt.io import load_json
 from slt.plotting import COLORS, integer_ticks, pyplot, save_figure
+from slt.report import Column, table
 
 QUICK = True
 NAME = "pacbayes"
@@ -121,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     panel_digits(axes[1, 0], s["digits"])
     panel_certificates(axes[1, 1], s["certificates"])
     save_figure(fig, out, NAME)
-    for h, c in s["certificates"].items():
-        print(f"digits h={h}: bound {c['risk_bound']:.4f}, test error of Q {c['test_error_Q']:.4f}, KL {c['kl']:.3f}")
+    print(table([{"h": h, **c} for h, c in s["certificates"].items()],
+                [Column("h", "digits 64-h-10"), Column("risk_bound", "risk bound"),
+                 Column("test_error_Q", "test error of Q"), Column("kl", "KL", "nats")], title="certificates"))
     return 0
 
 

@@ -12,6 +12,8 @@ import argparse
 import os
 from pathlib import Path
 
+from slt.report import Column, table
+
 
 def run(quick: bool, out: Path, source: str, data_dir: str | None = None, seed: int = 0, device=None) -> dict:
     import numpy as np
@@ -65,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     if source == "digits" and not args.digits:
         print("no CIFAR-10 directory (--data-dir / SLT_DATA): using scikit-learn's digits")
     res = run(args.quick, Path(args.out), source, data_dir, device=args.device)
-    for e, l, s in zip(res["epochs"], res["llc"], res["se"]):
-        print(f"epoch {e:4d}  llc {l:9.3f} ± {s:.3f}")
+    rows = [{"epoch": e, "llc": l, "se": s} for e, l, s in zip(res["epochs"], res["llc"], res["se"])]
+    print(table(rows, [Column("epoch"), Column("llc", "LLC", se="se")], title="LLC over training"))
     return 0
 
 

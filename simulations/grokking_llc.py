@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from slt.report import Column, table
+
 COMPONENTS = {"all": None, "embedding": "emb.*", "attention": "att.*", "read-out": "out.*"}
 
 
@@ -134,9 +136,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="processes per component's sweep (default 1: in this process, no cluster)")
     args = parser.parse_args(argv)
     result = run(args.quick, Path(args.out), args.seed, args.workers)
-    for i, e in enumerate(result["epoch"]):
-        parts = "  ".join(f"{k} {result[f'llc_{k}'][i]:7.2f}" for k in COMPONENTS)
-        print(f"epoch {e:5d}  train {result['train_acc'][i]:.2f} test {result['test_acc'][i]:.2f}  {parts}")
+    rows = [{"epoch": e, "train": result["train_acc"][i], "test": result["test_acc"][i],
+             **{k: result[f"llc_{k}"][i] for k in COMPONENTS}} for i, e in enumerate(result["epoch"])]
+    print(table(rows, [Column("epoch"), Column("train", "train acc.", digits=3), Column("test", "test acc.", digits=3),
+                       *[Column(k, f"LLC {k}", digits=3) for k in COMPONENTS]], title="LLC per component over training"))
     return 0
 
 

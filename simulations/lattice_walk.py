@@ -13,6 +13,7 @@ from pathlib import Path
 
 from slt import lattices as Lt
 from slt.io import save_json
+from slt.report import Column, table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,12 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     continuum += Lt.continuum_limit(3, Ls=(10_000,) if args.quick else (10_000, 100_000), radius=0.1)
     save_json(Path(args.out) / "lattice_walk.json",
               {"num_walkers": walkers, "num_steps": steps, "L": 11, "sweep": sweep, "continuum": continuum})
-    for r in sweep:
-        print(f"k={r['k']:2d}  ratio {r['ratio']:.3f} ± {r['stderr']:.3f}  (exact {r['exact']:.0f})")
-    for r in continuum:
-        emp = f"  simulated {r['empirical_ball_ratio']:.3f}" if "empirical_ball_ratio" in r else ""
-        print(f"L={r['L']:6d}  ball ratio {r['ball_ratio']:.4f}{emp}  junction node {r['junction_node']:.2e}"
-              f"  its share of the ball {r['node_share']:.4f}")
+    print(table([{**r, "exact": round(r["exact"])} for r in sweep], [Column("k", "cycles k"), Column("ratio", "junction / other node", se="stderr"),
+                        Column("exact")], title="stationary mass at the junction of k glued cycles"))
+    print(table(continuum, [Column("L"), Column("ball_ratio", "ball ratio"),
+                            Column("empirical_ball_ratio", "simulated", digits=3),
+                            Column("junction_node", "junction node", digits=3),
+                            Column("node_share", "its share of the ball")], title="continuum limit (radius 0.1)"))
     return 0
 
 

@@ -33,6 +33,7 @@ from slt import pacbayes as pb
 from slt.estimators import fit_lambda
 from slt.io import ResumableLog, load_json, save_json, save_npz
 from slt.potentials import harmonic, sum_of_monomials
+from slt.report import Column, number, table
 
 NAME = "pacbayes"
 CONFIG = {
@@ -172,6 +173,22 @@ def summarise(runs: list[dict], part: str) -> dict:
     return out
 
 
+def report(theory: dict, certs: dict, xor: dict) -> str:
+    """The printed summary: KL slopes, the certificates per width, the XOR pushforward KLs per width."""
+    th, reg = theory["x^2+y^4"], theory["(x^2+y^2)/2"]
+    slopes = (f"KL(Q_β‖φ) slope in log nβ: x²+y⁴ exact {number(th['slope_exact'])}, TI "
+              f"{number(th.get('slope_ti'))} (λ = 0.75); (x²+y²)/2 exact {number(reg['slope_exact'])} (λ = 1)")
+    cert = table([{"h": h, **c} for h, c in certs.items()],
+                 [Column("h", "digits 64-h-10"), Column("risk_bound", "risk bound"), Column("mc_risk", "ê_m"),
+                  Column("kl", "KL", "nats"), Column("n"), Column("num_samples", "m"),
+                  Column("test_error_Q", "test error of Q")], title="certificates")
+    xor_rows = [{"h": h, **v, "solved_of": f"{v.get('solved')}/{v.get('total')}"} for h, v in xor.items()]
+    pushed = table(xor_rows, [Column("h", "XOR h"), Column("pushforward_kl", "KL", "nats"),
+                              Column("rank_mean", "Hessian rank"), Column("llc_mean", "LLC"),
+                              Column("solved_of", "solved")], title="pushforward KL of trained vs initial weights")
+    return "\n\n".join([slopes, cert, pushed])
+
+
 def _todo(cfg: dict, done: set) -> list[tuple[str, int, int]]:
     jobs = [("cert", h, 0) for h in cfg["digits_widths"]]
     jobs += [("digits", h, s) for h in cfg["digits_widths"] for s in range(cfg["digits_runs"])]
@@ -223,14 +240,7 @@ def main(argv: list[str] | None = None) -> int:
              xor_kl=np.array([v["pushforward_kl"] or np.nan for v in summary["xor"].values()], dtype=float),
              xor_rank=np.array([v.get("rank_mean", np.nan) for v in summary["xor"].values()], dtype=float),
              cert_width=np.array([int(h) for h in certs]), cert_bound=np.array([c["risk_bound"] for c in certs.values()]))
-    print(f"KL(Q_β‖φ) slope: x²+y⁴ exact {th['slope_exact']:.4f} (λ = 0.75), TI {th.get('slope_ti', float('nan')):.4f}; "
-          f"(x²+y²)/2 exact {theory['(x^2+y^2)/2']['slope_exact']:.4f} (λ = 1)")
-    for h, c in certs.items():
-        print(f"digits 64-{h}-10: bound {c['risk_bound']:.4f} (ê_m {c['mc_risk']:.4f}, KL {c['kl']:.3f}, n {c['n']}, "
-              f"m {c['num_samples']}), test error of Q {c['test_error_Q']:.4f}")
-    for h, v in summary["xor"].items():
-        print(f"XOR h={h}: KL {v['pushforward_kl']}, rank {v.get('rank_mean')}, LLC {v.get('llc_mean')}, "
-              f"solved {v.get('solved')}/{v.get('total')}")
+    print(report(theory, certs, summary["xor"]))
     return 0
 
 

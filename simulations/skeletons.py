@@ -39,6 +39,7 @@ from slt.io import ResumableLog, save_json, save_npz
 from slt.nn import prune as P
 from slt.nn import skeleton as S
 from slt.nn.models import train
+from slt.report import Column, number, table
 
 NAME = "skeletons"
 CE = nn.functional.cross_entropy
@@ -307,9 +308,21 @@ def main(argv=None) -> int:
              test_accuracy=np.array([r["test_accuracy"] for r in records]),
              density=np.array([r["density"] for r in records]),
              ood_entropy=np.array([r["ood_entropy"] for r in records]))
-    for t, s in summary.items():
-        print(f"{t}: {s}")
+    print(summary_table(summary))
     return 0
+
+
+def summary_table(summary: dict) -> str:
+    """The per-threshold summary as a short table (similarities are mean cosines, barriers in loss units)."""
+    cols = [Column("threshold"), Column("ood_similarity_within_start", "OOD sim. within start", digits=3),
+            Column("ood_similarity_between_starts", "between starts", digits=3),
+            Column("jaccard_raw", "Jaccard raw", digits=3), Column("jaccard_weights", "aligned", digits=3),
+            Column("barrier_raw", "barrier raw", "loss", digits=3),
+            Column("path_barrier_raw", "on low-loss path", "loss", digits=3)]
+    rows = [{"threshold": t, **v} for t, v in summary.items() if isinstance(v, dict)]
+    cols = [c for c in cols if any(c.key in r for r in rows)]
+    return (table(rows, cols, title="skeletons: per pruning threshold (mean over pairs of starts)")
+            + f"\nlowest OOD similarity of any pair: {number(summary['min_ood_similarity'], digits=3)}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from slt.report import Column, table
+
 
 def run(quick: bool, out: Path, hidden: int = 2, seed: int = 0) -> dict:
     import numpy as np
@@ -42,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", type=int, default=2)
     args = parser.parse_args(argv)
     data = run(args.quick, Path(args.out), args.hidden)
-    for e, l, s in zip(data["epochs"], data["llc"], data["se"]):
-        print(f"epoch {e:5d}  llc {l:8.3f} ± {s:.3f}")
+    rows = [{"epoch": e, "llc": l, "se": s} for e, l, s in zip(data["epochs"], data["llc"], data["se"])]
+    print(table(rows, [Column("epoch"), Column("llc", "LLC", se="se")], title="LLC over training"))
     return 0
 
 

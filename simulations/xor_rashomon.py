@@ -118,10 +118,12 @@ def main(argv=None) -> int:
              near_zero=np.array([r["near_zero"] for r in runs]), log_volume=np.array([r["log_volume"] for r in runs]),
              llc_mean=np.array([np.nan if r["llc_mean"] is None else r["llc_mean"] for r in runs]),
              llc_se=np.array([np.nan if r["llc_se"] is None else r["llc_se"] for r in runs]), rtols=RTOLS)
-    for h, s in summary["widths"].items():
-        print(f"h={h} d={s['dim']}: solved {s['solved']}/{s['runs']}, near-zero counts "
-              f"{dict((int(c), int(n)) for c, n in enumerate(s['count_hist']) if n)}, "
-              f"LLC {s['llc_mean_over_runs']}, median log volume {s['log_volume_median']}")
+    rows = [{"h": h, **s, "solved_of": f"{s['solved']}/{s['runs']}",
+             "counts": " ".join(f"{c}:{n}" for c, n in enumerate(s["count_hist"]) if n) or "none"}
+            for h, s in summary["widths"].items()]
+    print(table(rows, [Column("h"), Column("dim", "d"), Column("solved_of", "solved"),
+                       Column("counts", "near-zero eigenvalues (count:runs)"), Column("llc_mean_over_runs", "LLC"),
+                       Column("log_volume_median", "median log volume")], title="XOR Rashomon sets per width"))
     return 0
 
 
