@@ -66,6 +66,8 @@ def settings_key(spec: dict, tool: str, seed: int, args: argparse.Namespace) -> 
     s = {"case": spec, "tool": tool, "seed": seed, "budget_s": args.budget_s, "rse": args.rse,
          "rhat": rhat_target(spec, args), "quick": args.quick,
          "peer": tools.PEER_DEFAULTS.get(PEER_TOOLS.get(tool, ""), None)}
+    if tool.startswith("devinterp") and seed:
+        s["init_seed"] = tools.DEVINTERP_INIT_SEED + 1000 * seed
     return hashlib.sha1(json.dumps(s, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -268,15 +270,21 @@ def section(results: dict) -> list[str]:
     """The "Networks" section of the validation report."""
     m = results.get("meta", {})
     return [SECTION, "",
-            f"`python benchmarks/bench_networks.py` ({m.get('when', '?')}, commit {m.get('commit', '?')[:9]}): "
-            f"targets R-hat ≤ {m.get('rhat', '?')} "
-            f"({m.get('rhat_transformer', '?')} on the transformer) and relative se ≤ {m.get('rse', '?')}; draws "
-            "doubled until they hold or the cell's budget is spent. One torch thread; wall seconds of the tool's own "
-            "calls; `load` is the highest "
-            "1-minute load average seen during the cell (2 cores, shared). se, R-hat and z come from the same "
-            "diagnostic for every tool (`slt.diagnostics` on the per-chain loss traces); λ̂ is each tool's own. "
-            "Exact: the Gaussian value ½ Σ nβh/(nβh + γ) of the restricted quadratic; HMC references for whole "
-            "DLNs. Peers get the case's nβ and γ, otherwise their defaults (`networks_tools.py` says which).", ""] \
+            f"`python benchmarks/bench_networks.py` (last run {m.get('when', '?')}, commit "
+            f"{str(m.get('commit', '?'))[:9]}). Targets: R-hat ≤ {m.get('rhat', 1.05)} "
+            f"({m.get('rhat_transformer', 1.1)} on the transformer) and relative se ≤ {m.get('rse', 0.05)}; a tool "
+            "that misses them runs again with twice the draws while the next run is expected to fit the cell's "
+            "budget (a run still going at the end of the budget is ended). `status` says whether the targets held "
+            "(not whether λ̂ is right: that is `z`, the error against the exact value in combined se). One torch "
+            "thread; wall seconds of the tool's own calls (a peer's one warm-up / compile call counted); `load` is "
+            "the highest 1-minute load average during the cell (2 cores, shared with other work). se, R-hat and "
+            "z come from the same diagnostic for every tool (`slt.diagnostics` on the per-chain loss traces); λ̂ "
+            "is each tool's own. Exact: the Gaussian value ½ Σ nβh/(nβh + γ) of the restricted quadratic (w* at "
+            "the restricted least-squares minimum); for whole DLNs the HMC references of VALIDATION_EARLIER.md. "
+            "slt runs at its defaults given only nβ, γ, the restriction and the seed; the peers get the case's nβ "
+            "and γ and otherwise their defaults (devinterp 2.0.1: 4 chains × 200 draws, batch 32, no burn-in, "
+            "lr 1e-3 from its README since it has no default; canonical-interp 0.1.5: its README's 10 chains × "
+            "200 draws, 100 burn-in steps, lr 1e-5, batch 512).", ""] \
         + table(results) + [""] + (agreement(results) or ["(no case without an exact value)"]) + [""]
 
 

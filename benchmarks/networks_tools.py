@@ -42,6 +42,7 @@ PEER_DEFAULTS = {  # what "at its defaults" means for each peer (see the module 
     "devinterp": dict(chains=4, draws=200, step=1e-3),
     "canonical": dict(chains=10, draws=200, burnin=100, steps_bw_draws=1, step=1e-5, batch_size=512, warm_draws=1),
 }
+DEVINTERP_INIT_SEED = 100  # devinterp's default init_seed: our seed 0 keeps it
 QUICK_SLT = dict(num_draws=16, num_burnin=16, num_chains=2, thin=1, step_size=1e-3, richardson=False,
                  fluctuation_points=0)  # --quick: tiny runs of every code path (no step scan)
 BUDGET_NAMES = ("budget_s", "budget_seconds", "time_budget", "max_seconds", "budget")
@@ -177,6 +178,8 @@ def peer_runs(py: Path, peer: str, problem_file: str, *, seed: int, nbeta: float
     d = PEER_DEFAULTS[peer]
     spec = {**d, "module": "benchmarks.networks_cases", "problem_file": problem_file, "nbeta": nbeta,
             "gamma": gamma, "seed": seed, "traces": True, "device": "cpu", "budget_s": budget_s}
+    if peer == "devinterp" and seed:  # its chains' seeds are init_seed + chain (default 100): apart per seed
+        spec["init_seed"] = DEVINTERP_INIT_SEED + 1000 * seed
     out = peers.run_peer(py, peer, spec, timeout)
     if "runs" not in out:
         return [out]

@@ -288,7 +288,7 @@ def devinterp_runner(model, X, y, per_sample: Callable, s: dict) -> Callable[[in
         return per_sample(out, ids[:, d_in:].reshape(-1, *y.shape[1:]))[:, None].expand(-1, ids.shape[1] - 1)
 
     kw = _given(s, {"chains": "num_chains", "batch_size": "batch_size", "gamma": "localization",
-                    "burnin": "num_burnin_steps", "batches_per_draw": "batches_per_draw"})
+                    "burnin": "num_burnin_steps", "batches_per_draw": "batches_per_draw", "init_seed": "init_seed"})
 
     def run(draws: int) -> dict:
         res = llc(model=model, dataset=ds, observables={}, loss_fn=loss, num_draws=draws, lr=s["step"],
