@@ -219,3 +219,48 @@ def test_ti_se_is_the_linear_propagation_of_the_means_se():
     assert ti_from_means(b, f, s)[1] == pytest.approx(math.sqrt(np.sum((weights * s) ** 2)), rel=REL)
     assert weights[0] == pytest.approx(0.5e-3, rel=REL)  # β = 0 weighs only in the first trapezoid
     assert weights.sum() == pytest.approx(1.0, rel=1e-6)  # a constant integrates to itself
+
+
+# --- arguments: each guard at its boundary ------------------------------------------------
+
+def test_default_nbeta_takes_integers_from_two():
+    assert default_nbeta(2) == pytest.approx(2 / math.log(2), rel=REL)
+    for bad in (1, 2.5, True, 0):
+        with pytest.raises(ValueError, match=r"n must be an integer >= 2 .* got"):
+            default_nbeta(bad)
+
+
+def test_singular_fluctuation_guards():
+    d = np.arange(24.0).reshape(2, 4, 3) ** 1.5
+    sums, squares = d.sum(axis=1), (d**2).sum(axis=1)
+    assert singular_fluctuation(sums[:, :1], squares[:, :1], 2, n=5, beta=0.5).points == 1  # one sample, two draws
+    with pytest.raises(ValueError, match=r"one shape, got \(2, 3\) and \(2, 2\)"):
+        singular_fluctuation(sums, squares[:, :2], 4, n=5, beta=0.5)
+    with pytest.raises(ValueError, match="one shape"):
+        singular_fluctuation(sums[0], squares[0], 4, n=5, beta=0.5)
+    with pytest.raises(ValueError, match="count=1: the variance needs at least 2 draws"):
+        singular_fluctuation(sums, squares, 1, n=5, beta=0.5)
+    with pytest.raises(ValueError, match="3 samples in the sums but n=2"):
+        singular_fluctuation(sums, squares, 4, n=2, beta=0.5)
+
+
+def test_singular_fluctuation_se_terms_at_their_edges():
+    """Two chains give the chains' term; one recorded sample has no subsample term; two have one."""
+    d = np.array([[[1.0, 5.0], [2.0, 3.0], [4.0, 4.5]], [[0.0, 2.0], [3.0, 1.0], [1.0, 6.0]]])  # 2 chains, 3 draws
+    one = singular_fluctuation(d[:, :, :1].sum(axis=1), (d[:, :, :1] ** 2).sum(axis=1), 3, n=4, beta=0.5)
+    chain_nu = [0.25 * 4 * np.var(d[c, :, 0], ddof=1) for c in range(2)]
+    assert one.se == pytest.approx(abs(chain_nu[0] - chain_nu[1]) / 2, rel=REL)  # sd of 2 values / √2
+    nu, se = fluctuation_by_hand(d, 9, 0.5)
+    two = singular_fluctuation(d.sum(axis=1), (d**2).sum(axis=1), 3, n=9, beta=0.5)
+    assert (two.nu, two.se) == pytest.approx((nu, se), rel=REL)
+
+
+def test_fluctuation_subset_is_integer_indices():
+    assert fluctuation_subset(7, 3).dtype == np.int64
+
+
+def test_wbic_guards_n():
+    assert wbic_from_losses(np.ones((2, 8)), 1.5)[0] == pytest.approx(1.5, rel=REL)
+    for bad in (1, 0.5, float("inf"), float("nan"), True, "100"):
+        with pytest.raises(ValueError, match="n must be a finite number > 1, got"):
+            wbic_from_losses(np.ones((2, 8)), bad)

@@ -70,13 +70,35 @@ def test_llc_diagnostics_draws_few_lines_for_many_chains():
     plotting.pyplot().close(fig)
 
 
-def test_nn_llc_marks_unconverged_estimates(tmp_path):
+def test_nn_llc_marks_unconverged_estimates(tmp_path, monkeypatch):
     module = _module(FIGURES / "fig_nn_llc.py")
     res = dict(dln_exact=[6.0, 11.0], dln_llc=[5.0, 7.0], dln_se=[0.3, 0.5], dln_reference=[5.2, 9.8],
                dln_reference_se=[0.2, 0.3], dln_corrected=[5.8, 8.0], dln_corrected_se=[0.3, 0.5],
                dln_population=[5.9, 10.6], dln_population_se=[0.1, 0.2], dln_flagged=[True, False], dln_warnings=3,
                xor_epochs=[0, 1, 10, 100], xor_llc=[-40.0, -3.0, 0.5, 1.2], xor_se=[1.0, 0.5, 0.1, 0.1], xor_warnings=2,
                cnn_epochs=[0, 1, 2, 4], cnn_llc=[0.3, 2.0, 1.0, 4.0], cnn_se=[0.2, 0.5, 0.9, 0.4], cnn_warnings=0)
+    figs = []
+    save = plotting.save_figure
+
+    def keep(fig, out, name, **kw):
+        figs.append(fig)
+        return save(fig, out, name, **kw)
+
+    monkeypatch.setattr(plotting, "save_figure", keep)
     module.plot(res, tmp_path)
     assert (tmp_path / "nn_llc.png").exists()
     json.dumps({k: v for k, v in res.items()})  # the raw numbers stay JSON-able
+    dln, xor, cnn = figs[0].axes
+    # DLN: the flagged estimate is redrawn hollow, λ̂ and λ̂ + βν̂ alike, and the panel says how many warned
+    hollow = [ln for ln in dln.lines if ln.get_markerfacecolor() == "white"]
+    assert sorted(float(ln.get_ydata()[0]) for ln in hollow) == [5.0, 5.8] and all(len(ln.get_xdata()) == 1 for ln in hollow)
+    assert texts(dln) == ["not converged: 3 diagnostics warnings over 6 estimates (hollow)"]
+    # XOR: the negative estimates (no minimum yet) are their own hollow series; CNN: nothing to flag
+    negative = [c for c in xor.containers if c.get_label() == "λ̂ < 0: not yet a minimum"]
+    assert len(negative) == 1 and negative[0].lines[0].get_ydata().tolist() == [-40.0, -3.0]
+    assert texts(xor) == ["not converged: 2 diagnostics warnings over 4 estimates"]
+    assert texts(cnn) == [] and all(c.get_label() != "λ̂ < 0: not yet a minimum" for c in cnn.containers)
+
+
+def texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]

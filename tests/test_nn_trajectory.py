@@ -15,7 +15,8 @@ torch.set_num_threads(1)
 from torch import nn  # noqa: E402
 
 from slt import sweeps  # noqa: E402
-from slt.nn import llc_trajectory  # noqa: E402
+from slt.errors import SLTWarning  # noqa: E402
+from slt.nn import estimate_llc, llc_trajectory  # noqa: E402
 from slt.nn.trajectory import digest  # noqa: E402
 from test_nn_attention import P, AttentionAdder as Adder  # noqa: E402  (the tiny attention model)
 
@@ -141,12 +142,27 @@ def test_llc_checkpoint_task_from_factories(tmp_path):
     for i in range(2):
         paths.append(str(tmp_path / f"c{i}.pt"))
         torch.save(xor_mlp(2, seed=i).state_dict(), paths[-1])
-    out = sweeps.run("llc_checkpoint", {"checkpoint": paths}, out=tmp_path / "s", scheduler="synchronous",
-                     progress=False, fixed={"model": "xor_mlp", "model_kwargs": {"hidden": 2}, "data": "xor_data",
-                                            "restrict": "0.*", **{k: v for k, v in LLC.items() if k != "progress"}})
-    df = sweeps.load(out)
+    settings = {k: v for k, v in LLC.items() if k != "progress"}
+    with pytest.warns(SLTWarning) as rec:  # untrained networks and 30 draws: the diagnostics complain
+        out = sweeps.run("llc_checkpoint", {"checkpoint": paths}, out=tmp_path / "s", scheduler="synchronous",
+                         progress=False, fixed={"model": "xor_mlp", "model_kwargs": {"hidden": 2}, "data": "xor_data",
+                                                "restrict": "0.*", **settings})
+    df = sweeps.load(out).sort_values("checkpoint")
     assert (df.status == "ok").all(), df.error.tolist()
-    assert np.all(np.isfinite(df.llc)) and (df.dim == 6).all() and df.llc[0] != df.llc[1]
+    assert (df.dim == 6).all() and df.llc.iloc[0] != df.llc.iloc[1]
+    # each row is the door's own estimate on that checkpoint, with its warnings recorded
+    from slt.nn.data import xor_data
+    from slt.nn.models import gaussian_nll
+    from slt.nn.trajectory import load_checkpoint
+
+    for row in df.itertuples():
+        net = load_checkpoint(row.checkpoint, xor_mlp(2))
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always", SLTWarning)
+            direct = estimate_llc(net, xor_data(), loss_fn=gaussian_nll, restrict="0.*", seed=int(row.seed), **settings)
+        assert (row.llc, row.se, row.init_loss) == (direct.mean, direct.se, direct.init_loss)
+        assert row.warnings == "\n".join(direct.warnings)
+    assert sorted(str(w.message) for w in rec) == sorted("\n".join(df.warnings).splitlines())
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["task"] == "llc_checkpoint"
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from slt import sweeps
+from slt.errors import SLTWarning
 from slt.sweeps.cli import main as sweep_main, read_config
 
 HERE = Path(__file__).resolve()
@@ -277,12 +278,30 @@ def test_registered_tasks_wrap_the_public_estimators(tmp_path):
                             "num_burnin": 200})
     row = sweeps.load(out).iloc[0]
     assert row.status == "ok", row.error
-    assert row.lam == 0.75 and row.nbeta == row.nbeta_out == 1e3 and row.per_chain.shape == (4,) and 0 < row.llc < 2
+    assert row.lam == 0.75 and row.nbeta == row.nbeta_out == 1e3 and row.per_chain.shape == (4,)
+    # the exact finite-nβ value (quadrature) within 4 se, and the wrapped door's own numbers
+    assert abs(row.llc - row.exact) < 4 * row.se and abs(row.exact - 0.75) < 0.01
+    from slt import potentials
+    from slt.estimators import estimate_llc
+
+    with pytest.warns(SLTWarning):  # 100 draws: the task records what the door says
+        direct = estimate_llc(potentials.resolve("x2+y4"), nbeta=1e3, num_chains=4, num_draws=100, step_size=1e-4,
+                              num_burnin=200, seed=int(row.seed))
+    assert (row.llc, row.se) == (direct.mean, direct.se) and row.warnings == "\n".join(direct.warnings)
     pytest.importorskip("torch")
+    settings = {"nbeta": 100.0, "num_chains": 2, "num_draws": 20, "num_burnin": 20, "step_size": 1e-4}
     out = sweeps.run("nn_llc", {"gamma": [10.0]}, out=tmp_path / "nn", scheduler="synchronous", progress=False,
                      fixed={"model": "xor_mlp", "model_kwargs": {"hidden": 2}, "data": "xor_data",
-                            "train": {"lr": 0.05, "epochs": 50}, "nbeta": 100.0, "num_chains": 2, "num_draws": 20,
-                            "num_burnin": 20, "step_size": 1e-4})
+                            "train": {"lr": 0.05, "epochs": 50}, **settings})
     row = sweeps.load(out).iloc[0]
     assert row.status == "ok", row.error
-    assert row.gamma == row.gamma_out == 10.0 and row.per_chain.shape == (2,) and np.isfinite(row.llc) and row.train_loss > 0
+    assert row.gamma == row.gamma_out == 10.0 and row.per_chain.shape == (2,)
+    from slt.nn import estimate_llc as nn_llc
+    from slt.nn.data import xor_data
+    from slt.nn.models import gaussian_nll, train, xor_mlp
+
+    net, data = xor_mlp(hidden=2, seed=int(row.seed)), xor_data()
+    history = train(net, data, loss_fn=gaussian_nll, seed=int(row.seed), lr=0.05, epochs=50)
+    with pytest.warns(SLTWarning):  # 20 draws
+        direct = nn_llc(net, data, loss_fn=gaussian_nll, gamma=10.0, seed=int(row.seed), **settings)
+    assert row.train_loss == float(history[-1]) > 0 and (row.llc, row.se) == (direct.mean, direct.se)
