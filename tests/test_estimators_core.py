@@ -264,3 +264,16 @@ def test_wbic_guards_n():
     for bad in (1, 0.5, float("inf"), float("nan"), True, "100"):
         with pytest.raises(ValueError, match="n must be a finite number > 1, got"):
             wbic_from_losses(np.ones((2, 8)), bad)
+
+
+@pytest.mark.parametrize("chains", [1, 2])  # the spread of one chain is 0, of two their sd
+def test_llc_and_richardson_std_of_few_chains(chains):
+    x = traces_3x12()[:chains]
+    coarse = x + 0.002
+    fine = quiet(llc_from_traces, x, 0.25, fine_config(CFG))
+    res = richardson_extrapolate(fine, coarse, CFG)
+    per_chain = 2 * CFG.nbeta * (x.mean(axis=1) - 0.25) - CFG.nbeta * (coarse.mean(axis=1) - 0.25)
+    expected = abs(per_chain[0] - per_chain[-1]) / math.sqrt(2)  # sd (ddof 1) of two values; 0 for one
+    assert res.std == pytest.approx(expected, rel=REL, abs=0.0)
+    fine_pc = CFG.nbeta * (x.mean(axis=1) - 0.25)
+    assert fine.std == pytest.approx(abs(fine_pc[0] - fine_pc[-1]) / math.sqrt(2), rel=REL, abs=0.0)
