@@ -18,11 +18,12 @@ from slt.report import Column, table
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="two cells on one worker (seconds)")
+    ap.add_argument("--quick", action="store_true", help="one cell on one worker (seconds)")
     ap.add_argument("--workers", type=int, default=None, help="LocalCluster processes (default: cores; quick: 1)")
     ap.add_argument("--out", default=None, help="the sweep's store (default: a temporary folder)")
     args = ap.parse_args(argv)
-    grid = {"potential": ["x2+y4", "cusp"], "nbeta": [1e3] if args.quick else [1e3, 1e4, 1e5]}
+    grid = ({"potential": ["cusp"], "nbeta": [1e3]} if args.quick else
+            {"potential": ["x2+y4", "cusp"], "nbeta": [1e3, 1e4, 1e5]})
     workers = args.workers or (1 if args.quick else None)
     out = args.out or tempfile.mkdtemp(prefix="slt-sweep-")
     t0 = time.time()
