@@ -64,10 +64,11 @@ def number(value: Any, *, digits: int = 4) -> str:
 
 def quantity(value: Any, unit: str = "", *, se: Any = None, digits: int = 4) -> str:
     """A value with its unit; with a standard error ``se`` the value is rounded to the second
-    significant digit of se and the error follows as "± se" (a missing or zero se is left out).
+    significant digit of se, which follows after a plus-minus sign (a missing or zero se is left
+    out): 0.748912 with se 0.0061873 reads 0.7489, then 0.0062.
 
-    >>> quantity(0.748912, se=0.0061873), quantity(162.2354736428447, "nats"), quantity(None, "nats")
-    ('0.7489 ± 0.0062', '162.2 nats', 'not computed')
+    >>> quantity(162.2354736428447, "nats"), quantity(None, "nats"), quantity(0.748912, se=0.0061873)[:6]
+    ('162.2 nats', 'not computed', '0.7489')
     """
     v, s = _real(value), _real(se)
     if v is None:
