@@ -18,6 +18,10 @@ Samplers of the estimator (U(w) = nβ L(w) + (γ/2)‖w − w*‖², ε the step
   (lengths jittered; Neal 2011).
 - ``"sgnht"``: SG Nosé–Hoover thermostat (Ding et al. 2014), option ``diffusion``.
 - ``"rmsprop_sgld"``: RMSprop-preconditioned SGLD (Li et al. 2016), options ``alpha``, ``eps``.
+- ``"sghmc"``: stochastic-gradient HMC (kinetic Langevin; Chen, Fox & Guestrin 2014) in the BAOAB
+  splitting (Leimkuhler & Matthews 2013), time step h = √ε, unit mass, velocities drawn from
+  N(0, I) at the start of each run, option ``friction`` (default 2√γ: critically damped flat
+  directions, which relax in ~√κ steps instead of SGLD's κ).
 
 Dynamics of :func:`slt.sampling.run` (at temperature T, step dt): ``"langevin"``
 (Euler–Maruyama), ``"underdamped"`` (BAOAB, Leimkuhler & Matthews 2013), ``"sgd_momentum"``
@@ -38,7 +42,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Sampler", "SAMPLERS", "register", "get", "options", "estimator_samplers", "positive", "count",
-           "SGLDOptions", "MALAOptions", "HMCOptions", "SGNHTOptions", "RMSpropOptions", "UnderdampedOptions",
+           "SGLDOptions", "MALAOptions", "HMCOptions", "SGNHTOptions", "RMSpropOptions", "SGHMCOptions", "UnderdampedOptions",
            "SGDMomentumOptions"]
 
 
@@ -115,6 +119,17 @@ class RMSpropOptions:
         if not (isinstance(self.alpha, Real) and 0.0 <= self.alpha < 1.0):
             raise ValueError(f"alpha must be in [0, 1), got {self.alpha!r}")
         positive("eps", self.eps)
+
+
+@dataclass(frozen=True)
+class SGHMCOptions:
+    """SGHMC's friction γ_f (None: 2√γ, critical damping of the localization's flat directions)."""
+
+    friction: float | None = None
+
+    def __post_init__(self):
+        if self.friction is not None:
+            positive("friction", self.friction)
 
 
 @dataclass(frozen=True)
@@ -258,6 +273,9 @@ register(Sampler("sgnht", SGNHTOptions, "SG Nosé–Hoover thermostat (Ding et a
                  step_rule="curvature", scan_acceptance=0.95))
 register(Sampler("rmsprop_sgld", RMSpropOptions, "RMSprop-preconditioned SGLD (Li et al. 2016)",
                  step_rule="curvature", scan_acceptance=0.95))
+register(Sampler("sghmc", SGHMCOptions, "kinetic Langevin, BAOAB at h = √ε (Chen, Fox & Guestrin 2014; "
+                 "Leimkuhler & Matthews 2013)", kinetic=True, curvature_fraction=0.5, step_rule="curvature",
+                 burnin="kinetic"))
 register(Sampler("langevin", SGLDOptions, "overdamped Langevin, Euler–Maruyama: x ← x − ∇V dt + √(2T dt) ξ",
                  estimator=False))
 register(Sampler("underdamped", UnderdampedOptions, "underdamped Langevin, BAOAB (Leimkuhler & Matthews 2013)",

@@ -37,6 +37,7 @@ callable instead of a gradient.  They are exact (no step-size bias).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, NamedTuple
 
 import torch
@@ -47,9 +48,9 @@ MIN_STEP_FACTOR = 1e-12  # the metric's smallest per-coordinate factor (as the n
 
 
 class SGMCMCState(NamedTuple):
-    """State of a chain ensemble: positions ``w`` (chains, d); ``aux`` is the momentum (SGNHT)
-    or the squared-gradient average (RMSprop SGLD), ``thermostat`` the SGNHT ξ (chains, 1),
-    ``count`` the number of steps taken."""
+    """State of a chain ensemble: positions ``w`` (chains, d); ``aux`` is the momentum (SGNHT,
+    SGHMC) or the squared-gradient average (RMSprop SGLD), ``thermostat`` the SGNHT ξ (chains, 1)
+    or SGHMC's last ∇U (chains, d), ``count`` the number of steps taken."""
 
     w: torch.Tensor
     aux: torch.Tensor | None = None
@@ -215,6 +216,34 @@ def _hmc(group, state: MetropolisState, step_size: float, length: int):
     return out, out.loss
 
 
+def friction(opts: Any, gamma: float) -> float:
+    """SGHMC's friction: the option, or 2√γ (critical damping of the localization's flat directions)."""
+    if opts.friction is not None:
+        return float(opts.friction)
+    if gamma <= 0:
+        raise ValueError("sampler 'sghmc' with gamma=0 needs sampler_options={'friction': ...}")
+    return 2.0 * gamma**0.5
+
+
+def _sghmc_init(group, W: torch.Tensor) -> tuple[SGMCMCState, torch.Tensor]:
+    """Velocities from their stationary law N(0, I); ∇U and the loss at W on the first minibatch."""
+    _, grad_u, loss = group.potential(W, group.batches.next())
+    return SGMCMCState(W, group.streams.normal(), grad_u, 0), loss
+
+
+def _sghmc(group, state: SGMCMCState, step_size: float, length: int):
+    """One BAOAB step at h = √ε: v ← v − (h/2)∇U, w ← w + (h/2)v, v ← c v + √(1 − c²) ξ with
+    c = exp(−γ_f h), w ← w + (h/2)v, then ∇U at the new w (next minibatch), v ← v − (h/2)∇U."""
+    h = step_size**0.5
+    c = math.exp(-friction(group.cfg.options, group.cfg.gamma) * h)
+    v = state.aux - 0.5 * h * state.thermostat
+    w = state.w + 0.5 * h * v
+    v = c * v + math.sqrt(1.0 - c * c) * group.streams.normal()
+    w = w + 0.5 * h * v
+    _, grad_u, loss = group.potential(w, group.batches.next())
+    return SGMCMCState(w, v - 0.5 * h * grad_u, grad_u, state.count + 1), loss
+
+
 KERNELS: dict[str, Kernel] = {
     "sgld": stochastic_gradient(_sgld),
     "mala": Kernel(_metropolis_init, _mala),
@@ -222,4 +251,5 @@ KERNELS: dict[str, Kernel] = {
     "sgnht": stochastic_gradient(_sgnht, lambda W, o: SGMCMCState(W, torch.zeros_like(W),
                                                                      torch.full_like(W[:, :1], o.diffusion), 0)),
     "rmsprop_sgld": stochastic_gradient(_rmsprop_sgld, lambda W, o: SGMCMCState(W, torch.zeros_like(W), None, 0)),
+    "sghmc": Kernel(_sghmc_init, _sghmc),
 }
