@@ -31,11 +31,14 @@ class RunSpec:
 
     ``adapt_acceptance``: adapt ε during this run to that mean acceptance (HMC's dual averaging,
     :class:`slt.estimators.tuning.StepAdapter`); the run then reports the final step.
+    ``continues``: this run extends the previous drawing run (running sums a backend keeps, such
+    as per-token losses, go on instead of starting again).
     """
 
     config: LLCConfig
     center: Any
     adapt_acceptance: float | None = None
+    continues: bool = False
 
     @property
     def sampler(self) -> str:

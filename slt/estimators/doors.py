@@ -105,7 +105,8 @@ def estimate_llc(model: Any, w_star: Sequence[float] | None = None, *, exact: bo
     settings : the estimator's settings, defined once for every door:
         :class:`slt.estimators.settings.Settings` (nbeta, gamma, step_size, num_chains, num_draws,
         num_burnin, thin, sampler, batch_size, step_levels, metric, sampler_options, seed,
-        richardson, fluctuation_points, per_sample, progress).  Here nβ is required for a
+        richardson, fluctuation_points, per_sample, progress, target_rhat, target_rse, max_draws,
+        time_budget).  Here nβ is required for a
         potential, and with γ = 0 a posterior that does not normalise raises
         :class:`~slt.estimators.ImproperPosteriorError` (1–3 variables).
 

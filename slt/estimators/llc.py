@@ -12,6 +12,7 @@ models, numba) and :func:`slt.nn.estimate_llc` (torch modules).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,12 +20,13 @@ from slt import samplers
 from slt.errors import DivergenceError
 from slt.estimators import tuning
 from slt.estimators.backend import Backend, Chains, RunSpec, capabilities, check_backend
+from slt.estimators.convergence import Targets, extend
 from slt.estimators.config import MIN_DRAWS, SMALL_DIM, LLCConfig, default_settings
 from slt.estimators.core import fine_config, llc_from_traces, richardson_extrapolate
 from slt.estimators.recording import Recorder, Recording
 from slt.estimators.results import LLCResult
 from slt.estimators.settings import Settings
-from slt.samplers import count
+from slt.samplers import count, positive
 from slt.sampling.rng import seed_to_int
 
 __all__ = ["Request", "estimate", "resolve", "sample"]
@@ -53,6 +55,21 @@ def _sampler_options(rec: samplers.Sampler, d: Any, req: Request) -> Any:
             raise ValueError(f"{name} is an option of sampler 'mala', not of {rec.name!r}")
     problem = {k: v for k, v in d.options.get(rec.name, {}).items() if k in fields}
     return rec.make_options({**problem, **(req.sampler_options or {})}, **named)
+
+
+def _targets(req: Request, num_draws: int, richardson: bool) -> Targets:
+    """The convergence targets and budget of ``req`` (:mod:`slt.estimators.convergence`)."""
+    if req.target_rhat is not None and not (isinstance(req.target_rhat, (int, float)) and req.target_rhat > 1):
+        raise ValueError(f"target_rhat must be a number > 1, got {req.target_rhat!r}")
+    if req.target_rse is not None:
+        positive("target_rse", req.target_rse)
+    if req.time_budget is not None:
+        positive("time_budget", req.time_budget)
+    max_draws = 8 * num_draws if req.max_draws is None else count("max_draws", req.max_draws, num_draws)
+    targets = Targets(rhat=req.target_rhat, rse=req.target_rse, max_draws=max_draws, seconds=req.time_budget)
+    if targets.active and richardson:
+        raise ValueError("targets extend one run's draws; Richardson extrapolation runs two: pass richardson=False")
+    return targets
 
 
 def resolve(backend: Backend, req: Request) -> tuple[LLCConfig, dict]:
@@ -102,6 +119,7 @@ def resolve(backend: Backend, req: Request) -> tuple[LLCConfig, dict]:
             raise ValueError(f"step_size='scan' needs MALA proposals, which {backend.name} does not offer")
         rule = "curvature"
     choices = dict(rule=rule, richardson=richardson, auto_thin=req.thin is None and d.thin is None,
+                   targets=_targets(req, num_draws, richardson),
                    adapt=req.num_burnin is None and rec.burnin == "measured" and req.gamma > 0
                    and backend.dim <= SMALL_DIM and d.adaptive_burnin
                    and {"metropolis_probes", "hessians"} <= caps)
@@ -204,6 +222,7 @@ def _curvature_run(backend: Backend, cfg: LLCConfig, center: Any, req: Request, 
 
 def estimate(backend: Backend, center: Any, req: Request) -> LLCResult:
     """λ̂ at ``center`` on ``backend`` with the settings of ``req`` (see the module docstring)."""
+    started = time.perf_counter()
     cfg, choices = resolve(backend, req)
     backend.clear_notes()
     info = dict(req.info)
@@ -229,12 +248,26 @@ def estimate(backend: Backend, center: Any, req: Request) -> LLCResult:
     rec = cfg.record
     if choices["rule"] == "curvature" and not given_step and not rec.exact:
         chains, cfg, recorder = _curvature_run(backend, cfg, center, req, choices, info)
+        chains, cfg = _converge(backend, chains, cfg, center, recorder, init_loss, choices, info, started, req)
         return _result(backend, chains, cfg, init_loss, recorder, req, notes, info)
     target = rec.adapt_acceptance if rec.exact and choices["rule"] == "curvature" and not given_step else None
     chains, cfg, more, n2, recorder = sample(backend, cfg, center, progress=req.progress, adapt=choices["adapt"],
                                              auto_thin=choices["auto_thin"], recording=_recording(req),
                                              adapt_acceptance=target)
-    return _result(backend, chains, cfg, init_loss, recorder, req, notes + n2, {**info, **more})
+    info.update(more)
+    chains, cfg = _converge(backend, chains, cfg, center, recorder, init_loss, choices, info, started, req)
+    return _result(backend, chains, cfg, init_loss, recorder, req, notes + n2, info)
+
+
+def _converge(backend: Backend, chains: Chains, cfg: LLCConfig, center: Any, recorder: Recorder, init_loss: float,
+              choices: dict, info: dict, started: float, req: Request) -> tuple[Chains, LLCConfig]:
+    """Extend the draws until the targets hold (when any is set); the record goes to ``info``."""
+    targets = choices["targets"]
+    if not targets.active:
+        return chains, cfg
+    chains, cfg, info["convergence"] = extend(backend, chains, cfg, center, recorder, init_loss, targets,
+                                              started=started, progress=bool(req.progress))
+    return chains, cfg
 
 
 def _recording(req: Request) -> Recording:

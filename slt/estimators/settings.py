@@ -41,7 +41,14 @@ class Settings:
     per_sample : also return the per-sample LLCs λ̂_i = nβ (E_w[ℓ_i(w)] − ℓ_i(w*)) in
         ``LLCResult.per_sample`` (models with data; their mean is λ̂).  The torch door also takes
         "sample" and "token" (:func:`slt.nn.estimate_llc`).
-    progress : tqdm progress bars.
+    progress : tqdm progress bars (and, with targets, a line per extension round).
+    target_rhat, target_rse : run until the loss traces' split R-hat ≤ ``target_rhat`` and the
+        relative standard error se/|λ̂| ≤ ``target_rse`` (None: no such target), extending the
+        draws (doubling) within the budget (:mod:`slt.estimators.convergence`);
+        ``info["convergence"]`` says which held.
+    max_draws : the budget in draws per chain, extensions included (None: 8 × num_draws).
+    time_budget : wall-clock seconds for the whole estimate at most (None: no time limit; a time
+        limit makes the number of draws, so the result, depend on the machine).
     """
 
     nbeta: float | None = None
@@ -61,6 +68,10 @@ class Settings:
     fluctuation_points: int = FLUCTUATION_POINTS
     per_sample: bool | str = False
     progress: bool = False
+    target_rhat: float | None = None
+    target_rse: float | None = None
+    max_draws: int | None = None
+    time_budget: float | None = None
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> Settings:
@@ -82,7 +93,8 @@ class Settings:
 
 SETTINGS_DOC = ("settings : the estimator's settings, keywords of :class:`slt.estimators.settings.Settings` "
                 "(nbeta, gamma, step_size, num_chains, num_draws, num_burnin, thin, sampler, batch_size, "
-                "step_levels, metric, sampler_options, seed, richardson, fluctuation_points, per_sample, progress).")
+                "step_levels, metric, sampler_options, seed, richardson, fluctuation_points, per_sample, progress, "
+                "target_rhat, target_rse, max_draws, time_budget).")
 
 
 def with_settings(door: Callable) -> Callable:

@@ -149,7 +149,7 @@ class TorchBackend(NoteBook):
         if adapter is not None and groups[0].factors is not None:
             raise ValueError("MALA's metric is computed at a fixed step: give step_size, or use metric=0")
         tokens = self.tokens if probe is not None else None
-        if tokens is not None:
+        if tokens is not None and not spec.continues:
             tokens.start(self._points(spec.center))
         eps, checked = cfg.step_size, 0
         leapfrog = getattr(cfg.options, "leapfrog", 1)

@@ -61,7 +61,8 @@ def estimate_llc(
         :class:`slt.estimators.settings.Settings` (nbeta — default n/log n, Watanabe's WBIC
         temperature —, gamma, step_size, num_chains, num_draws, num_burnin, thin, sampler,
         batch_size — minibatch size per chain and step —, step_levels, metric, sampler_options,
-        seed, richardson, fluctuation_points, per_sample, progress).  The sampler is any of the
+        seed, richardson, fluctuation_points, per_sample, progress, target_rhat, target_rse, max_draws,
+        time_budget).  The sampler is any of the
         registry's (:mod:`slt.samplers`) that the torch backend runs (``slt.nn.sgmcmc.KERNELS``).
     per_sample : (a setting) also return the per-sample LLCs λ̂_i = nβ (E_w[ℓ_i(w)] − ℓ_i(w*)) in
         ``LLCResult.per_sample`` (their mean is λ̂); computed from running sums, every draw.

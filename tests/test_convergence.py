@@ -1,0 +1,68 @@
+"""Runs that stop when converged: targets, budgets, and what the result says."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from slt.errors import SLTWarning
+from slt.estimators import estimate_llc
+from slt.estimators.convergence import Targets, targets_held
+from slt.potentials import sum_of_monomials
+
+V = sum_of_monomials([1, 2])  # x² + y⁴
+KW = dict(nbeta=1e3, sampler="mala", step_size=2e-3, num_chains=4, num_draws=50, num_burnin=200, thin=2, seed=0)
+
+
+def _llc(**kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SLTWarning)
+        return estimate_llc(V, **{**KW, **kw})
+
+
+def test_met_targets_stop_at_once():
+    res = _llc(target_rhat=1.5, target_rse=0.9)
+    conv = res.info["convergence"]
+    assert conv["converged"] and conv["rounds"] == 0 and conv["draws"] == 50 == res.loss_traces.shape[1]
+    assert conv["stopped"] == "targets held" and conv["held"] == {"rhat": True, "rse": True}
+
+
+def test_unmet_targets_extend_to_the_budget_and_say_so():
+    res = _llc(target_rse=1e-6, max_draws=200)
+    conv = res.info["convergence"]
+    assert not conv["converged"] and conv["held"] == {"rse": False}
+    assert conv["draws"] == 200 == res.loss_traces.shape[1] == res.config.num_draws  # 50 → 100 → 200
+    assert conv["rounds"] == 2 and "max_draws=200" in conv["stopped"]
+    base = _llc()
+    np.testing.assert_array_equal(res.loss_traces[:, :50], base.loss_traces)  # the first run is the same run
+    assert conv["rse"] == pytest.approx(res.se / abs(res.mean), rel=1e-12)
+    again = _llc(target_rse=1e-6, max_draws=200)
+    np.testing.assert_array_equal(res.loss_traces, again.loss_traces)  # the same seed, the same numbers
+
+
+def test_extension_moves_toward_the_target():
+    short = _llc()
+    long = _llc(target_rse=1e-6, max_draws=400)
+    assert long.se < 0.7 * short.se  # 8 times the draws
+
+
+def test_targets_held_numbers():
+    rng = np.random.default_rng(0)
+    traces = 1.0 + 0.01 * rng.normal(size=(4, 400))
+    state = targets_held(traces, 100.0, 0.99, Targets(rhat=1.05, rse=0.5, max_draws=400))
+    assert state["llc"] == pytest.approx(100.0 * (traces.mean() - 0.99), rel=1e-12)
+    assert state["rse"] == pytest.approx(state["se"] / abs(state["llc"]), rel=1e-12)
+    assert state["held"] == {"rhat": True, "rse": True}
+    stuck = traces.copy()
+    stuck[0] += 0.05  # one chain elsewhere: R-hat fails
+    assert targets_held(stuck, 100.0, 0.99, Targets(rhat=1.05, max_draws=400))["held"] == {"rhat": False}
+
+
+@pytest.mark.parametrize("kw, match", [(dict(target_rhat=1.0), "target_rhat"), (dict(target_rse=0.0), "target_rse"),
+                                       (dict(target_rse=0.1, max_draws=10), "max_draws"),
+                                       (dict(time_budget=-1.0), "time_budget"),
+                                       (dict(sampler="sgld", richardson=True, target_rse=0.1), "Richardson")])
+def test_bad_targets(kw, match):
+    with pytest.raises(ValueError, match=match):
+        _llc(**kw)
