@@ -16,7 +16,7 @@ i.i.d. points, the KL divergence KL(Q‖P) to a data-free prior P and a confiden
   kl(ê_m ‖ ê_Q) ≤ log(2/δ')/m bounds it (:func:`mc_risk_bound`); :func:`certificate` chains the
   two (confidence 1 − δ − δ').
 
-The singular-learning-theory side (DESIGN.md §2): for the tempered posterior
+The singular-learning-theory side (docs/theory.md): for the tempered posterior
 Q_β ∝ exp(−nβ L) φ,  KL(Q_β‖φ) = −nβ E_Q[L] − log Z_β = F(nβ) − E_{Q_β}[nβ L] with
 F(nβ) = −log Z_β the free energy, so KL = λ log(nβ) − λ − (m−1) log log(nβ) + O(1) grows like
 λ log n, not like half the parameter count (:func:`tempered_kl`, :func:`exact_tempered_kl`).
@@ -423,7 +423,8 @@ class TemperedKL:
 
     Attributes: ``value``, ``se`` (conservative: the two standard errors added in
     quadrature), ``nbeta``, ``free_energy`` (F, se ``free_energy_se``), ``mean_nL`` (E_β[nβ L]
-    with se ``mean_nL_se``).
+    with se ``mean_nL_se``), ``step_rule`` (how the runs' steps were chosen; see
+    :func:`tempered_kl`).
     """
 
     value: float
@@ -433,6 +434,7 @@ class TemperedKL:
     free_energy_se: float
     mean_nL: float
     mean_nL_se: float
+    step_rule: str = "given"
 
 
 def tempered_kl(model: Any, nbeta: float, *, gamma: float = 1.0, center: Sequence[float] | None = None,
@@ -441,7 +443,7 @@ def tempered_kl(model: Any, nbeta: float, *, gamma: float = 1.0, center: Sequenc
 
     KL = −nβ E_Q[L] − log Z = F(nβ) − E_{Q_β}[nβ L], both from
     :func:`slt.estimators.free_energy` (its grid ends at β = 1, where the last mean is
-    E_{Q_β}[nβ L]); asymptotically λ log(nβ) − λ − (m−1) log log(nβ) + O(1) (DESIGN.md §2).
+    E_{Q_β}[nβ L]); asymptotically λ log(nβ) − λ − (m−1) log log(nβ) + O(1) (docs/theory.md).
 
     Parameters
     ----------
@@ -450,12 +452,14 @@ def tempered_kl(model: Any, nbeta: float, *, gamma: float = 1.0, center: Sequenc
     gamma, center : the Gaussian prior.
     kwargs : passed to :func:`slt.estimators.free_energy` (num_betas, num_chains, …).
 
-    Without ``step_size``, every β runs at the step scanned at β = 1, where the posterior is
-    stiffest, so it is stable at every smaller β.  The chains start from N(c, I/(γ + nβ)), near
-    each tempered posterior; MALA's curvature metric (the default up to 16 coordinates) widens
-    its per-coordinate steps min(ε, c/|∂²U|) by itself as β falls.  (A step grown per β, as
-    :func:`slt.estimators.free_energy` does, only inflates MALA's nominal ε under the metric,
-    until its smallest factor binds and the acceptance falls through the scan's target.)
+    Without ``step_size`` the steps come from :func:`slt.estimators.free_energy`'s scan per β
+    (from β = 1 down, each step 10, 3 or 1 times the last).  Under MALA's curvature metric (the
+    default up to 16 coordinates) the per-coordinate steps min(ε, c/|∂²U|) stop growing with
+    the nominal ε, so on a long grid ε can climb ten-fold per β until the metric's smallest
+    factor binds and the acceptance falls through the scan's target at some β.  Then the
+    estimate is redone with the step scanned at β = 1 (the stiffest posterior, so stable at
+    every smaller β; its steps are smaller than needed at small β, so the se is larger), and
+    ``step_rule`` says so.
 
     Example: ``tempered_kl(sum_of_monomials([1, 2]), 1e3, seed=0).value`` ≈ λ log(nβ) + c.
     """
@@ -464,12 +468,22 @@ def tempered_kl(model: Any, nbeta: float, *, gamma: float = 1.0, center: Sequenc
     betas = kwargs.get("betas")
     if betas is not None and not math.isclose(float(np.asarray(betas, dtype=float)[-1]), 1.0):
         raise ValueError(f"the β grid must end at 1 to give E_Q[nβ L], got betas ending at {float(betas[-1])!r}")
-    if kwargs.get("step_size") is None:
-        kwargs = {**kwargs, "step_size": _step_at_beta_one(model, float(nbeta), gamma, center, seed, kwargs)}
-    res = free_energy(model, n=float(nbeta), method="ti", gamma=gamma, center=center, seed=seed, **kwargs)
+    rule = "given" if kwargs.get("step_size") is not None else "scan per β"
+    try:
+        res = free_energy(model, n=float(nbeta), method="ti", gamma=gamma, center=center, seed=seed, **kwargs)
+    except ValueError as failed:  # the per-β scan found no stable step (or a bad argument: raised again below)
+        if rule == "given":
+            raise
+        try:
+            step = _step_at_beta_one(model, float(nbeta), gamma, center, seed, kwargs)
+            res = free_energy(model, n=float(nbeta), method="ti", gamma=gamma, center=center, seed=seed,
+                              **{**kwargs, "step_size": step})
+        except ValueError:
+            raise failed from None
+        rule = f"step of β = 1 at every β ({step:.3g}; the scan per β failed: {str(failed).splitlines()[0]})"
     m, s = float(res.mean_nL[-1]), float(res.se_nL[-1])
     return TemperedKL(value=res.value - m, se=math.hypot(res.se, s), nbeta=float(nbeta), free_energy=res.value,
-                      free_energy_se=res.se, mean_nL=m, mean_nL_se=s)
+                      free_energy_se=res.se, mean_nL=m, mean_nL_se=s, step_rule=rule)
 
 
 def _step_at_beta_one(model: Any, nbeta: float, gamma: float, center: Sequence[float] | None,
@@ -478,7 +492,9 @@ def _step_at_beta_one(model: Any, nbeta: float, gamma: float, center: Sequence[f
     from slt.estimators import calibrate
 
     keys = ("sampler", "num_chains", "step_levels", "metric")
-    return calibrate(model, center, nbeta=nbeta, gammas=(gamma,), seed=seed,
+    steps = [10 ** (2 - k / 2) / nbeta for k in range(13)]  # the scan's own grid, extended up to 100/γ
+    steps += [s for s in (10 ** (2 - k / 2) / gamma for k in range(25)) if s > steps[0]]
+    return calibrate(model, center, nbeta=nbeta, gammas=(gamma,), step_sizes=steps, seed=seed,
                      **{k: kwargs[k] for k in keys if kwargs.get(k) is not None}).step_size
 
 

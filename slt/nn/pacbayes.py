@@ -202,7 +202,7 @@ def tempered_kl(model: nn.Module, data, *, loss_fn, betas, gamma: float = 1.0, s
                 **kwargs) -> pb.TemperedKL:
     """KL(Q‖φ) of a network's localized posterior Q ∝ exp(−n L_n(w)) N(w; w*, I/γ) through the bridge.
 
-    KL = F_n − E_Q[n L_n] (DESIGN.md §2): F_n from :func:`slt.nn.free_energy` (thermodynamic
+    KL = F_n − E_Q[n L_n] (docs/theory.md): F_n from :func:`slt.nn.free_energy` (thermodynamic
     integration over ``betas``, ending at β = 1) and E_Q[n L_n] = λ̂ + n L_n(w*) from
     :func:`slt.nn.estimate_llc` at nβ = n, with the same sampler settings ``kwargs``.
 
@@ -219,4 +219,5 @@ def tempered_kl(model: nn.Module, data, *, loss_fn, betas, gamma: float = 1.0, s
     res = estimate_llc(model, data, loss_fn=loss_fn, nbeta=float(n), gamma=gamma, seed=seed, **kwargs)
     mean = float(res.mean + n * res.init_loss)
     return pb.TemperedKL(value=float(F) - mean, se=math.hypot(F_se, res.se), nbeta=float(n), free_energy=float(F),
-                         free_energy_se=float(F_se), mean_nL=mean, mean_nL_se=float(res.se))
+                         free_energy_se=float(F_se), mean_nL=mean, mean_nL_se=float(res.se),
+                         step_rule="given" if kwargs.get("step_size") is not None else "slt.nn defaults")
