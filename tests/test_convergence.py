@@ -66,3 +66,17 @@ def test_targets_held_numbers():
 def test_bad_targets(kw, match):
     with pytest.raises(ValueError, match=match):
         _llc(**kw)
+
+
+def test_progress_names_the_phase_and_reports_rounds(capsys):
+    torch = pytest.importorskip("torch")
+    from slt.nn import estimate_llc as nn_llc
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 9), torch.nn.Tanh(), torch.nn.Linear(9, 1)).double()  # 37 > 16
+    X = torch.linspace(-1, 1, 40, dtype=torch.float64).reshape(20, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SLTWarning)
+        nn_llc(net, (X, X[:, :1]), loss_fn=torch.nn.functional.mse_loss, nbeta=20.0, num_chains=2, num_draws=20,
+               num_burnin=20, seed=0, progress=True, target_rse=1e-6, max_draws=40, fluctuation_points=0)
+    err = capsys.readouterr().err
+    assert "burn-in" in err and "draws" in err and "draws 20: λ̂" in err and "draws 40: λ̂" in err

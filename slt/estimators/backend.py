@@ -95,9 +95,10 @@ class Backend(Protocol):
         ``spread_seed`` center + N(0, I/(γ + nβ)) from that seed."""
 
     def run(self, spec: RunSpec, init: Any, *, num_steps: int, thin: int, seed: int | None,
-            progress: bool = False, probe: Probe | None = None, skip: int = 0) -> Chains:
+            progress: bool | str = False, probe: Probe | None = None, skip: int = 0) -> Chains:
         """``num_steps`` steps from ``init``, recording every ``thin``-th after the first ``skip``
-        (a multiple of ``thin``); raises DivergenceError naming chain and step."""
+        (a multiple of ``thin``); raises DivergenceError naming chain and step.  ``progress``: a
+        bar (a string: the phase it names, e.g. "burn-in")."""
 
     def top_curvature(self, points: Any, seed: int | None) -> float:
         """Largest |eigenvalue| of ∇²L over the points (chains, d)."""

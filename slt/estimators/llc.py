@@ -12,6 +12,7 @@ models, numba) and :func:`slt.nn.estimate_llc` (torch modules).
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -140,18 +141,19 @@ def sample(backend: Backend, cfg: LLCConfig, center: Any, *, progress: bool, ada
     spec = RunSpec(cfg, center)
     pos = backend.start(center, cfg.num_chains, cfg.nbeta, cfg.gamma)
     if adapt:
-        pos, burnin, rounds, notes = tuning.equilibrate(backend, spec, pos, progress=progress)
+        pos, burnin, rounds, notes = tuning.equilibrate(backend, spec, pos, progress=_label(progress, "burn-in"))
         info["burnin_rounds"] = rounds
         thin = max(cfg.thin, math.ceil(burnin / cfg.num_draws)) if auto_thin else cfg.thin
         cfg = replace(cfg, num_burnin=burnin, thin=thin)
     elif cfg.num_burnin and adapt_acceptance is None:
         pos = backend.run(spec, pos, num_steps=cfg.num_burnin, thin=cfg.num_burnin, seed=cfg.seed,
-                          progress=progress).positions
+                          progress=_label(progress, "burn-in")).positions
     recorder = Recorder(backend, cfg, center, recording)
     skip = cfg.num_burnin if adapt_acceptance is not None else 0
     seed = tuning.segment_seed(cfg.seed, tuning.ADAPT_MAX_ROUNDS + 1) if adapt or not skip else cfg.seed
     chains = backend.run(RunSpec(cfg, center, adapt_acceptance=adapt_acceptance if skip else None), pos,
-                         num_steps=skip + cfg.num_draws * cfg.thin, thin=cfg.thin, seed=seed, progress=progress,
+                         num_steps=skip + cfg.num_draws * cfg.thin, thin=cfg.thin, seed=seed,
+                         progress=_label(progress, "burn-in + draws" if skip else "draws"),
                          probe=recorder.probe, skip=skip)
     if chains.step_size != cfg.step_size:
         info["adapted_from"] = cfg.step_size
@@ -196,7 +198,8 @@ def _curvature_run(backend: Backend, cfg: LLCConfig, center: Any, req: Request, 
             spec = RunSpec(cfg, center)
             pos = backend.run(spec, backend.start(center, cfg.num_chains, cfg.nbeta, cfg.gamma),
                               num_steps=max(cfg.num_burnin, 1), thin=max(cfg.num_burnin, 1),
-                              seed=tuning.segment_seed(cfg.seed, 10 + attempt), progress=req.progress).positions
+                              seed=tuning.segment_seed(cfg.seed, 10 + attempt),
+                              progress=_label(req.progress, "burn-in")).positions
             break
         except DivergenceError:
             if attempt == STEP_RETRIES:
@@ -211,18 +214,26 @@ def _curvature_run(backend: Backend, cfg: LLCConfig, center: Any, req: Request, 
     cfg = replace(cfg, step_size=step)
     if relax:
         pos = backend.run(RunSpec(cfg, center), pos, num_steps=relax, thin=relax,
-                          seed=tuning.segment_seed(cfg.seed, 9), progress=req.progress).positions
+                          seed=tuning.segment_seed(cfg.seed, 9), progress=_label(req.progress, "relax")).positions
     info["relax_steps"] = relax
     cfg = replace(cfg, num_burnin=cfg.num_burnin + relax)
     recorder = Recorder(backend, cfg, center, _recording(req))
     chains = backend.run(RunSpec(cfg, center), pos, num_steps=cfg.num_draws * cfg.thin, thin=cfg.thin,
-                         seed=tuning.segment_seed(cfg.seed, 11), progress=req.progress, probe=recorder.probe)
+                         seed=tuning.segment_seed(cfg.seed, 11), progress=_label(req.progress, "draws"),
+                         probe=recorder.probe)
     return chains, cfg, recorder
+
+
+def _label(progress: bool | str, phase: str) -> bool | str:
+    """What a run's ``progress`` argument gets: the phase's name when bars are on, else False."""
+    return phase if progress else False
 
 
 def estimate(backend: Backend, center: Any, req: Request) -> LLCResult:
     """λ̂ at ``center`` on ``backend`` with the settings of ``req`` (see the module docstring)."""
     started = time.perf_counter()
+    if req.progress is None:  # bars where a person watches: stderr is a terminal
+        req = replace(req, progress=sys.stderr.isatty())
     cfg, choices = resolve(backend, req)
     backend.clear_notes()
     info = dict(req.info)

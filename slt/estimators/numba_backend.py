@@ -86,14 +86,14 @@ class NumbaBackend(NoteBook):
         return init
 
     def run(self, spec: RunSpec, init: Any, *, num_steps: int, thin: int, seed: int | None,
-            progress: bool = False, probe: Probe | None = None, skip: int = 0) -> Chains:
+            progress: bool | str = False, probe: Probe | None = None, skip: int = 0) -> Chains:
         if spec.adapt_acceptance is not None:
             raise ValueError("the numba backend adapts no step during a run")
         cfg = spec.config
         options = dataclasses.asdict(cfg.options)
         res = run(self.target, KERNELS[cfg.sampler], num_walkers=cfg.num_chains, num_steps=num_steps,
                   step_size=cfg.step_size / 2.0, nbeta=cfg.nbeta, gamma=cfg.gamma, center=spec.center,
-                  batch_size=cfg.batch_size, init=init, thin=thin, seed=seed, progress=progress, hist_bins=0,
+                  batch_size=cfg.batch_size, init=init, thin=thin, seed=seed, progress=bool(progress), hist_bins=0,
                   **options)
         samples, energies = res.samples[:, skip // thin:], res.energies[:, skip // thin:]
         if self.recompute:

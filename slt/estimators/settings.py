@@ -41,7 +41,8 @@ class Settings:
     per_sample : also return the per-sample LLCs λ̂_i = nβ (E_w[ℓ_i(w)] − ℓ_i(w*)) in
         ``LLCResult.per_sample`` (models with data; their mean is λ̂).  The torch door also takes
         "sample" and "token" (:func:`slt.nn.estimate_llc`).
-    progress : tqdm progress bars (and, with targets, a line per extension round).
+    progress : tqdm progress bars naming the phase (burn-in, draws), and with targets a line per
+        round with λ̂, se and R-hat so far (None: on when stderr is a terminal).
     target_rhat, target_rse : run until the loss traces' split R-hat ≤ ``target_rhat`` and the
         relative standard error se/|λ̂| ≤ ``target_rse`` (None: no such target), extending the
         draws (doubling) within the budget (:mod:`slt.estimators.convergence`);
@@ -67,7 +68,7 @@ class Settings:
     richardson: bool | None = None
     fluctuation_points: int = FLUCTUATION_POINTS
     per_sample: bool | str = False
-    progress: bool = False
+    progress: bool | None = None
     target_rhat: float | None = None
     target_rse: float | None = None
     max_draws: int | None = None

@@ -152,7 +152,7 @@ def _slow_modes(backend: Backend, positions: Any, spec: RunSpec) -> tuple[np.nda
     return kappa, np.sum(backend.step_factors(positions, spec) * v**2, axis=1)
 
 
-def equilibrate(backend: Backend, spec: RunSpec, pos: Any, *, progress: bool
+def equilibrate(backend: Backend, spec: RunSpec, pos: Any, *, progress: bool | str
                 ) -> tuple[Any, int, list[dict], tuple[str, ...]]:
     """MALA burn-in that lasts BURNIN_RELAXATIONS relaxations at the rate the chains actually move.
 

@@ -132,7 +132,7 @@ class TorchBackend(NoteBook):
         return torch.cat([g.state.w.detach().to(self.device) for g in groups])
 
     def run(self, spec: RunSpec, init: Any, *, num_steps: int, thin: int, seed: int | None,
-            progress: bool = False, probe: Probe | None = None, skip: int = 0) -> Chains:
+            progress: bool | str = False, probe: Probe | None = None, skip: int = 0) -> Chains:
         """``num_steps`` steps of every chain; chain c's noise, acceptance draws and minibatches come
         from streams of (seed, c) (:mod:`slt.nn.streams`), so the numbers do not depend on the split
         of the chains across ``devices``."""
@@ -153,7 +153,8 @@ class TorchBackend(NoteBook):
             tokens.start(self._points(spec.center))
         eps, checked = cfg.step_size, 0
         leapfrog = getattr(cfg.options, "leapfrog", 1)
-        bar = tqdm(total=num_steps, disable=not progress, desc=cfg.sampler, leave=False)
+        desc = f"{cfg.sampler} {progress}" if isinstance(progress, str) else cfg.sampler
+        bar = tqdm(total=num_steps, disable=not progress, desc=desc, leave=False, unit="step")
         for t in range(num_steps):
             if t == skip:
                 eps = adapter.final if adapter is not None else eps
