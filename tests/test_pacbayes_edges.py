@@ -50,6 +50,8 @@ def test_tempered_kl_on_a_fine_beta_grid():
                          num_burnin=500, seed=0)
     assert abs(res.value - exact) < 4 * res.se + 0.01 * exact, (res, exact)
     assert res.step_rule.startswith("step of β = 1 at every β") and "no scanned step size" in res.step_rule
+    with pytest.raises(ValueError, match="unknown setting.*bogus"):  # a bad argument is not retried away
+        pb.tempered_kl(harmonic([1.0]), 100.0, bogus=1)
 
 
 @pytest.mark.parametrize("args, match", [
