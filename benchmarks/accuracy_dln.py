@@ -1,7 +1,7 @@
 """Accuracy of the torch bridge's defaults on deep linear networks against the exact λ.
 
 For every architecture of ``paper_figures/fig_nn_llc.py``'s ``DLN_FULL`` list: λ̂ from
-:func:`slt.nn.llc.dln_llc` (teacher with every layer of rank r, where the local learning
+:func:`slt.nn.dln.dln_llc` (teacher with every layer of rank r, where the local learning
 coefficient is Aoyagi's λ; ``step_size="auto"``, γ = 1, nβ = n/log n, minibatch 500) against
 ``slt.rlct.deep_linear_network(widths, rank).lam``.
 

@@ -37,7 +37,7 @@ gives every chain the same minibatch each step and, after one shuffled pass, rep
 ``--dln`` instead compares accuracy (issue 6): the 75-parameter deep linear network 5-5-5-5 at
 a rank-2 teacher (λ = 11, Aoyagi), n = 10⁴, Gaussian NLL, nβ = n/log n, γ = 1, batch 500.
 devinterp runs 4 chains × 5000 draws at each step size in ``--lrs`` (its defaults otherwise,
-no burn-in); slt runs its defaults (``slt.nn.llc.dln_llc``: ``step_size="auto"``).
+no burn-in); slt runs its defaults (``slt.nn.dln.dln_llc``: ``step_size="auto"``).
 
 ``--quick`` runs every code path of the comparison at tiny sizes with the peers skipped (the
 test suite's smoke test).

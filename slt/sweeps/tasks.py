@@ -210,7 +210,7 @@ def xor_rashomon(*, hidden: int, seed: int, epochs: int, lr: float, llc_draws: i
 def dln_llc(*, arch: str, seed: int, data_seed: int | None = None, n: int = 10000, nbeta: float | None = None,
             draws: int = 2000, burnin: int | None = None, thin: int = 2, gamma: float = 1.0, chains: int = 8,
             reference: bool = False, leapfrog: int = 400) -> dict[str, Any]:
-    """λ̂ of a deep linear network ``arch = "5-5-5-5:2"`` (widths:rank) by :func:`slt.nn.llc.dln_llc`
+    """λ̂ of a deep linear network ``arch = "5-5-5-5:2"`` (widths:rank) by :func:`slt.nn.dln.dln_llc`
     against Aoyagi's λ; with ``reference`` also the estimator's exact value and the population
     value (:func:`slt.nn.llc.dln_reference_llc`, HMC).  ``data_seed`` (teacher and data) defaults
     to the cell's ``seed``.  The row of ``benchmarks/accuracy_dln.py``."""
