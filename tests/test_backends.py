@@ -254,3 +254,14 @@ def test_the_cycle_test_sees_a_cycle():
     graph = _import_graph()
     graph.add_edge("slt.samplers", "slt.estimators.llc")  # llc imports samplers: a planted cycle
     assert list(nx.simple_cycles(graph))
+
+
+def test_readme_layout_names_every_entry_of_slt():
+    """The README's Layout block lists every module and package directly under slt/."""
+    root = pathlib.Path(samplers.__file__).parent
+    readme = (root.parent / "README.md").read_text()
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    entries = sorted(p.name for p in root.iterdir()
+                     if (p.suffix == ".py" and p.name != "__init__.py") or (p / "__init__.py").exists())
+    missing = [e for e in entries if f"slt/{e}" + ("/" if not e.endswith(".py") else "") not in block]
+    assert not missing, f"README Layout lacks {missing}"
