@@ -143,12 +143,14 @@ def test_vmap_and_loop_agree(batch_size):
     X, y = xor_data()
     model = xor_mlp(seed=0)
     kw = dict(loss_fn=nn.functional.mse_loss, nbeta=10.0, gamma=10.0, step_size=1e-3, num_chains=3,
-              num_draws=50, num_burnin=10, batch_size=batch_size, seed=5)
+              num_draws=50, num_burnin=10, batch_size=batch_size, seed=5, fluctuation_points=4)
     a = sample_losses(model, (X, y), **kw)
     b = sample_losses(model, (X, y), vectorize=False, **kw)
     assert a.info["vectorized"] and not b.info["vectorized"]
     np.testing.assert_allclose(a.loss_traces, b.loss_traces, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(a.fluctuation is None, True)
+    assert a.fluctuation is not None and a.fluctuation.points == 4  # ν̂ from the per-sample losses, both ways
+    assert a.fluctuation.nu == pytest.approx(b.fluctuation.nu, rel=1e-10)
+    assert a.fluctuation.se == pytest.approx(b.fluctuation.se, rel=1e-8)
     # chains differ from one another (own noise, own minibatches)
     assert not np.allclose(a.loss_traces[0], a.loss_traces[1])
     # the estimate itself, with the auto step (the scan, on the same generators)
