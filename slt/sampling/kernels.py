@@ -2,8 +2,8 @@
 
 This module is a *template*: :mod:`slt._codegen` pastes it after the ``energy``/``grad``
 functions of a potential, its dimension ``DIM`` and the sampler ``KIND`` (compile-time
-constants: every loop over coordinates is unrolled, a third less time per Langevin step on
-x²y², and ``run_chunk`` keeps only the step of its own sampler, a third less again) so the
+constants: every loop over coordinates is unrolled, and ``run_chunk`` keeps only the step of its
+own sampler; ``benchmarks/bench_langevin.py`` measures the effect) so the
 whole file is compiled and cached together.  The samplers target the tempered, localized density
 
     p(x) ∝ exp(-U(x) / T),   U(x) = scale * V(x) + (gamma / 2) * |x - center|^2,
