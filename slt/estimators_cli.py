@@ -11,6 +11,7 @@ import sys
 import warnings
 
 from slt.errors import DivergenceError, SLTWarning
+from slt.estimators.numba_backend import KERNELS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nbeta", type=float, default=None, help="nβ (inverse temperature × n); required")
     p.add_argument("--gamma", type=float, default=None, help="localization γ (default: the estimator's rule)")
     p.add_argument("--step-size", default="auto", help="SGLD/MALA step ε, or 'auto' to calibrate it")
-    p.add_argument("--sampler", choices=["mala", "sgld"], default=None,
+    p.add_argument("--sampler", choices=list(KERNELS), default=None,
                    help="sampler (default: the estimator's choice, MALA for a full-batch potential)")
     p.add_argument("--num-chains", type=int, default=None, help="chains (default: the estimator's)")
     p.add_argument("--num-draws", type=int, default=None, help="draws per chain (default: the estimator's)")
