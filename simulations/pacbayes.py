@@ -33,7 +33,7 @@ from slt import pacbayes as pb
 from slt.estimators import fit_lambda
 from slt.io import ResumableLog, load_json, save_json, save_npz
 from slt.potentials import harmonic, sum_of_monomials
-from slt.report import Column, number, table
+from slt.report import Column, number, quantity, table
 
 NAME = "pacbayes"
 CONFIG = {
@@ -176,8 +176,9 @@ def summarise(runs: list[dict], part: str) -> dict:
 def report(theory: dict, certs: dict, xor: dict) -> str:
     """The printed summary: KL slopes, the certificates per width, the XOR pushforward KLs per width."""
     th, reg = theory["x^2+y^4"], theory["(x^2+y^2)/2"]
-    slopes = (f"KL(Q_β‖φ) slope in log nβ: x²+y⁴ exact {number(th['slope_exact'])}, TI "
-              f"{number(th.get('slope_ti'))} (λ = 0.75); (x²+y²)/2 exact {number(reg['slope_exact'])} (λ = 1)")
+    ti = quantity(th.get("slope_ti"), se=th.get("slope_ti_se"))
+    slopes = (f"KL(Q_β‖φ) slope in log nβ: x²+y⁴ exact {number(th['slope_exact'])}, TI {ti} (λ = 0.75); "
+              f"(x²+y²)/2 exact {number(reg['slope_exact'])} (λ = 1)")
     cert = table([{"h": h, **c} for h, c in certs.items()],
                  [Column("h", "digits 64-h-10"), Column("risk_bound", "risk bound"), Column("mc_risk", "ê_m"),
                   Column("kl", "KL", "nats"), Column("n"), Column("num_samples", "m"),
