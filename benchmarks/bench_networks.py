@@ -216,8 +216,6 @@ def run(args: argparse.Namespace) -> dict:
         results["cells"][key] = {**cell, "case": spec["name"], "tool": tool, "seed": seed, "settings_key": skey,
                                  "budget_s": args.budget_s}
         save_results(path, results)
-    order = results.get("order", [])
-    results["order"] = order + [k for k in (f"{s['name']}|{t}|{seed}" for s, t, seed in todo) if k not in order]
     save_results(path, results)
     return results
 
@@ -227,12 +225,20 @@ def _num(v: Any, fmt: str) -> str:
     return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
 
 
+def cell_order(key: str) -> tuple:
+    """Cells by the ladder's case order, then slt's default, slt's samplers, the peers; then seed."""
+    names = [s["name"] for s in CASES["full"] + CASES["quick"]]
+    case, tool, seed = key.split("|")
+    rank = 0 if tool == "slt default" else 1 if tool.startswith("slt ") else 2 + list(PEER_TOOLS).index(tool) \
+        if tool in PEER_TOOLS else 9
+    return (names.index(case) if case in names else len(names), rank, tool, int(seed))
+
+
 def table(results: dict) -> list[str]:
-    """The markdown table: one row per cell, in the order of the run."""
+    """The markdown table: one row per cell, in :func:`cell_order`."""
     lines = ["| case | κ | exact | tool | seed | λ̂ ± se | R-hat | rel. se | z | draws | status | to converged (s) | "
              "total (s) | budget (s) | load |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    keys = results.get("order") or list(results["cells"])
-    for key in (k for k in keys if k in results["cells"]):
+    for key in sorted(results["cells"], key=cell_order):
         c = results["cells"][key]
         f, last = results["cases"].get(c["case"], {}), c.get("last", {})
         exact = "—" if f.get("exact") is None else f"{f['exact']:.3f}" + (f" ± {f['exact_se']:.2f}" if f.get("exact_se")
@@ -285,7 +291,18 @@ def section(results: dict) -> list[str]:
             "and γ and otherwise their defaults (devinterp 2.0.1: 4 chains × 200 draws, batch 32, no burn-in, "
             "lr 1e-3 from its README since it has no default; canonical-interp 0.1.5: its README's 10 chains × "
             "200 draws, 100 burn-in steps, lr 1e-5, batch 512).", ""] \
-        + table(results) + [""] + (agreement(results) or ["(no case without an exact value)"]) + [""]
+        + table(results) + [""] + (agreement(results) or ["(no case without an exact value)"]) + [""] + missing(results)
+
+
+def missing(results: dict) -> list[str]:
+    """A line naming the cases some tools have no cell on (not run yet), if any."""
+    tools_seen = {c["tool"] for c in results["cells"].values()}
+    gaps = []
+    for case in results["cases"]:
+        have = {c["tool"] for c in results["cells"].values() if c["case"] == case}
+        if tools_seen - have:
+            gaps.append(f"{case} ({', '.join(sorted(tools_seen - have))})")
+    return [f"Not run yet: {'; '.join(gaps)}.", ""] if gaps else []
 
 
 def write_section(results: dict, report: Path = REPORT) -> None:
