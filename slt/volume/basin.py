@@ -10,8 +10,8 @@
   E_u[Φ(r_ε(u))] (box: vol(B_d) E[r^d] / vol(box); Gaussian N(w*, σ²I): E[P(χ_d ≤ r/σ)]),
   a lower bound on V(ε), since {K < ε} need not be star-shaped about w*.
 - λ̂: the LLC estimator of the same loss (:func:`slt.estimators.estimate_llc`,
-  :func:`slt.nn.estimate_llc`) at nβ matched to the middle of the fitted ε range; with m > 1 it
-  approaches λ from below like λ − (m − 1)/log(nβ).
+  :func:`slt.nn.estimate_llc`) at nβ = 1/ε at the top of the fitted range (the tempered posterior
+  puts its mass near K ≈ λ/nβ); with m > 1 it approaches λ from below like λ − (m − 1)/log(nβ).
 - Bounds: rank(H)/2 ≤ λ ≤ d/2 (Watanabe 2009).
 """
 from __future__ import annotations
@@ -205,7 +205,7 @@ def basin_report(target: Any, *, box=None, m: float | None = None, seed: int | n
     ----------
     target, box, m, settings : as for :func:`slt.volume.volume_scaling` (``point``, ``data``,
         ``loss_fn`` describe the target).
-    nbeta : nβ of the LLC estimate (default: 1/ε at the geometric middle of the fitted range).
+    nbeta : nβ of the LLC estimate (default: 1/ε at the top of the fitted range).
     llc : estimate λ̂ (False: skip it).
     llc_options : more arguments of the LLC estimator (``num_draws``, ``gamma``, ...).
     num_rays : directions of the ray estimate.
@@ -229,7 +229,7 @@ def basin_report(target: Any, *, box=None, m: float | None = None, seed: int | n
                      seed=np.random.default_rng(seeds[1]))
     value = se = nb = None
     if llc:
-        nb = float(nbeta) if nbeta is not None else math.exp(-0.5 * sum(scaling.fit_range))
+        nb = float(nbeta) if nbeta is not None else math.exp(-scaling.fit_range[1])
         res = tgt.llc(nbeta=nb, seed=np.random.default_rng(seeds[2]), **(llc_options or {}))
         value, se = float(res.mean), float(res.se)
     return BasinReport(scaling=scaling, llc=value, llc_se=se, nbeta=nb, rank=rank, rank_half=rank / 2,
