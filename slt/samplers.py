@@ -123,7 +123,7 @@ class RMSpropOptions:
 
 @dataclass(frozen=True)
 class SGHMCOptions:
-    """SGHMC's friction γ_f (None: 2√γ, critical damping of the localization's flat directions)."""
+    """SGHMC's friction γ_f (None: 2√γ, critical damping of the localization's flat directions; 1 at γ = 0)."""
 
     friction: float | None = None
 

@@ -80,3 +80,23 @@ def test_progress_names_the_phase_and_reports_rounds(capsys):
                num_burnin=20, seed=0, progress=True, target_rse=1e-6, max_draws=40, fluctuation_points=0)
     err = capsys.readouterr().err
     assert "burn-in" in err and "draws" in err and "draws 20: λ̂" in err and "draws 40: λ̂" in err
+
+
+def test_network_defaults_run_until_converged():
+    torch = pytest.importorskip("torch")
+    from slt.estimators.config import default_settings
+    from slt.estimators.llc import Request, resolve
+    from slt.nn.backend import TorchBackend
+
+    d = default_settings(100, 1000, None)
+    assert (d.sampler, d.num_draws, d.targets) == ("sghmc", 500, (1.05, 0.05, 8000))
+    assert default_settings(2, 1000, None).targets is None  # small problems: the exact machinery, no extension
+    net = torch.nn.Sequential(torch.nn.Linear(2, 9), torch.nn.Tanh(), torch.nn.Linear(9, 1)).double()
+    X = torch.linspace(-1, 1, 40, dtype=torch.float64).reshape(20, 2)
+    backend = TorchBackend(net, (X, X[:, :1]), torch.nn.functional.mse_loss)
+    cfg, choices = resolve(backend, Request(nbeta=10.0))
+    assert cfg.sampler == "sghmc" and choices["targets"] == Targets(1.05, 0.05, 8000)
+    _, given = resolve(backend, Request(nbeta=10.0, num_draws=300))  # the caller's length: no extension
+    assert not given["targets"].active
+    _, own = resolve(backend, Request(nbeta=10.0, num_draws=300, target_rse=0.1))
+    assert own["targets"] == Targets(None, 0.1, 2400)

@@ -59,7 +59,6 @@ def test_sghmc_defaults_friction_and_record():
     assert rec.kinetic and rec.step_rule == "curvature" and rec.burnin == "kinetic" and not rec.exact
     assert friction(rec.make_options(), 4.0) == pytest.approx(4.0)  # 2√γ
     assert friction(rec.make_options(friction=0.5), 4.0) == 0.5
-    with pytest.raises(ValueError, match="friction"):
-        friction(rec.make_options(), 0.0)
+    assert friction(rec.make_options(), 0.0) == 1.0  # no localization: unit friction
     with pytest.raises(ValueError, match="friction"):
         rec.make_options(friction=-1.0)

@@ -119,6 +119,7 @@ class Defaults:
     options: dict = field(default_factory=dict)  # per sampler: its options' values for this problem
     step_rule: str = "scan"  # "scan" (:func:`slt.estimators.tuning.calibrate`) or "curvature"
     adaptive_burnin: bool = False  # a "measured" burn-in (:func:`slt.estimators.tuning.equilibrate`)
+    targets: tuple[float, float, int] | None = None  # (R-hat, relative se, max draws) when num_draws is not given
 
 
 def default_settings(dim: int, n: int | None, batch_size: int | None) -> Defaults:
@@ -126,13 +127,16 @@ def default_settings(dim: int, n: int | None, batch_size: int | None) -> Default
 
     Small problems (dim ≤ :data:`SMALL_DIM`, where Hessians cost little) get the full machinery:
     64 chains; full batch: MALA with 4 step levels and metric 0.5; minibatch: SGLD (with Richardson
-    extrapolation, as SGLD on any small problem); steps from a scan of pilot runs; MALA's burn-in measured from the chains; draws
-    spread over as many steps as the burn-in. Large problems (networks) get 8 chains of SGLD
-    (full batch or not) with the curvature step rule and thin 1, and no Richardson (few chains: the
-    run-to-run scatter swamps the bias it removes).
+    extrapolation, as SGLD on any small problem); steps from a scan of pilot runs; MALA's burn-in
+    measured from the chains; draws spread over as many steps as the burn-in. Large problems
+    (networks) get 8 chains of SGHMC (kinetic Langevin, full batch or not: flat directions relax
+    in ~√κ steps where SGLD needs κ, and a Gaussian restriction has no step bias) with the
+    curvature step rule, thin 1, no Richardson, and, when ``num_draws`` is not given, 500 draws
+    doubled until split R-hat ≤ 1.05 and se/|λ̂| ≤ 5% or 8000 draws
+    (:mod:`slt.estimators.convergence`).
 
-    >>> default_settings(2, 1000, None).sampler, default_settings(10_000, 1000, 100).num_chains
-    ('mala', 8)
+    >>> default_settings(2, 1000, None).sampler, default_settings(10_000, 1000, 100).sampler
+    ('mala', 'sghmc')
     """
     full = batch_size is None or (n is not None and batch_size >= n)
     if dim <= SMALL_DIM:
@@ -140,5 +144,6 @@ def default_settings(dim: int, n: int | None, batch_size: int | None) -> Default
         return Defaults(sampler="mala" if mala else "sgld", num_chains=64, num_draws=2000, thin=None,
                         richardson=True, options={"mala": dict(step_levels=4, metric=0.5)}, step_rule="scan",
                         adaptive_burnin=mala)
-    return Defaults(sampler="sgld", num_chains=8, num_draws=2000, thin=1, richardson=False,
-                    options={"mala": dict(step_levels=4, metric=0.0)}, step_rule="curvature", adaptive_burnin=False)
+    return Defaults(sampler="sghmc", num_chains=8, num_draws=500, thin=1, richardson=False,
+                    options={"mala": dict(step_levels=4, metric=0.0)}, step_rule="curvature", adaptive_burnin=False,
+                    targets=(1.05, 0.05, 8000))

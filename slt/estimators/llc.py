@@ -58,16 +58,20 @@ def _sampler_options(rec: samplers.Sampler, d: Any, req: Request) -> Any:
     return rec.make_options({**problem, **(req.sampler_options or {})}, **named)
 
 
-def _targets(req: Request, num_draws: int, richardson: bool) -> Targets:
-    """The convergence targets and budget of ``req`` (:mod:`slt.estimators.convergence`)."""
+def _targets(req: Request, num_draws: int, richardson: bool, defaults: Any) -> Targets:
+    """The convergence targets and budget of ``req`` (:mod:`slt.estimators.convergence`); the
+    problem's default targets when the caller set neither targets nor ``num_draws``."""
     if req.target_rhat is not None and not (isinstance(req.target_rhat, (int, float)) and req.target_rhat > 1):
         raise ValueError(f"target_rhat must be a number > 1, got {req.target_rhat!r}")
     if req.target_rse is not None:
         positive("target_rse", req.target_rse)
     if req.time_budget is not None:
         positive("time_budget", req.time_budget)
-    max_draws = 8 * num_draws if req.max_draws is None else count("max_draws", req.max_draws, num_draws)
-    targets = Targets(rhat=req.target_rhat, rse=req.target_rse, max_draws=max_draws, seconds=req.time_budget)
+    rhat, rse, cap = req.target_rhat, req.target_rse, 8 * num_draws
+    if rhat is None and rse is None and req.num_draws is None and defaults is not None and not richardson:
+        rhat, rse, cap = defaults
+    max_draws = cap if req.max_draws is None else count("max_draws", req.max_draws, num_draws)
+    targets = Targets(rhat=rhat, rse=rse, max_draws=max(max_draws, num_draws), seconds=req.time_budget)
     if targets.active and richardson:
         raise ValueError("targets extend one run's draws; Richardson extrapolation runs two: pass richardson=False")
     return targets
@@ -81,6 +85,9 @@ def resolve(backend: Backend, req: Request) -> tuple[LLCConfig, dict]:
     check_backend(backend)
     d = default_settings(backend.dim, backend.n, req.batch_size)
     sampler = d.sampler if req.sampler is None else req.sampler
+    if req.sampler is None and sampler not in backend.samplers:  # e.g. a numba model of > SMALL_DIM coordinates
+        backend.note(f"the problem's default sampler {sampler!r} does not run on {backend.name}; SGLD instead")
+        sampler = "sgld"
     rec = samplers.get(sampler)
     if not rec.estimator:
         raise ValueError(f"unknown sampler {sampler!r} for the estimator; choose one of "
@@ -120,7 +127,7 @@ def resolve(backend: Backend, req: Request) -> tuple[LLCConfig, dict]:
             raise ValueError(f"step_size='scan' needs MALA proposals, which {backend.name} does not offer")
         rule = "curvature"
     choices = dict(rule=rule, richardson=richardson, auto_thin=req.thin is None and d.thin is None,
-                   targets=_targets(req, num_draws, richardson),
+                   targets=_targets(req, num_draws, richardson, d.targets),
                    adapt=req.num_burnin is None and rec.burnin == "measured" and req.gamma > 0
                    and backend.dim <= SMALL_DIM and d.adaptive_burnin
                    and {"metropolis_probes", "hessians"} <= caps)
@@ -234,8 +241,9 @@ def estimate(backend: Backend, center: Any, req: Request) -> LLCResult:
     started = time.perf_counter()
     if req.progress is None:  # bars where a person watches: stderr is a terminal
         req = replace(req, progress=sys.stderr.isatty())
-    cfg, choices = resolve(backend, req)
+    check_backend(backend)
     backend.clear_notes()
+    cfg, choices = resolve(backend, req)
     info = dict(req.info)
     given_step = not isinstance(req.step_size, str)
     if given_step:

@@ -68,7 +68,8 @@ def auto_burnin(step_size: float, gamma: float, thin: int = 1, *, kinetic: bool 
     1 − exp(−γ ε k) after k steps.  The burn-in is ``BURNIN_RELAXATIONS``/(γ ε) steps (under 1%
     of that variance missing).  A kinetic sampler (time step √ε, friction critical for the
     localization, 2√γ) relaxes that mode like exp(−2√γ t) up to a polynomial factor: its burn-in
-    is ``BURNIN_RELAXATIONS``/(√γ √ε) steps.  At least :data:`BURNIN_STEPS` and at most
+    is ``BURNIN_RELAXATIONS``/(√γ √ε) steps.  At least :data:`BURNIN_STEPS` (a fifth of it for a
+    kinetic sampler) and at most
     ``MAX_AUTO_BURNIN`` (then with a note), rounded up to a multiple of ``thin``.  A step that is
     not a positive number gets the fixed default (the sampler then rejects it).
 
@@ -76,6 +77,8 @@ def auto_burnin(step_size: float, gamma: float, thin: int = 1, *, kinetic: bool 
     (5000, ())
     >>> auto_burnin(1e-6, 1.0, kinetic=True)
     (5000, ())
+    >>> auto_burnin(1e-4, 1.0, kinetic=True)
+    (1000, ())
     """
     if not (isinstance(step_size, Real) and isinstance(gamma, Real) and gamma > 0 and step_size > 0):
         return BURNIN_STEPS, ()
@@ -87,7 +90,7 @@ def auto_burnin(step_size: float, gamma: float, thin: int = 1, *, kinetic: bool 
                  f"is capped at {MAX_AUTO_BURNIN}, which may leave flat directions unequilibrated: raise num_burnin, "
                  f"gamma or step_size",)
         want = MAX_AUTO_BURNIN
-    k = max(BURNIN_STEPS, want)
+    k = max(BURNIN_STEPS // 5 if kinetic else BURNIN_STEPS, want)
     return -(-k // thin) * thin, notes
 
 

@@ -187,7 +187,7 @@ def run_case(case: Case, *, seed: int = 0, **kwargs: Any) -> dict:
     if case.empirical is not None:
         emp = exact_tempered_expectation(case.empirical, case.nbeta, gamma=res.gamma, center=w)
     target = emp if emp is not None else pop
-    steps = res.config.num_chains * res.config.total_steps * (3 if res.config.sampler == "sgld" else 1)
+    steps = res.config.num_chains * res.config.total_steps * (3 if res.config.record.richardson else 1)
     return dict(
         model=case.name, w_star=w.tolist(), lam=case.lam, m=case.m, nbeta=case.nbeta, gamma=res.gamma,
         exact_population=pop, exact_empirical=emp, llc=res.mean, se=res.se,

@@ -217,12 +217,11 @@ def _hmc(group, state: MetropolisState, step_size: float, length: int):
 
 
 def friction(opts: Any, gamma: float) -> float:
-    """SGHMC's friction: the option, or 2√γ (critical damping of the localization's flat directions)."""
+    """SGHMC's friction: the option, or 2√γ (critical damping of the localization's flat directions;
+    1 without localization)."""
     if opts.friction is not None:
         return float(opts.friction)
-    if gamma <= 0:
-        raise ValueError("sampler 'sghmc' with gamma=0 needs sampler_options={'friction': ...}")
-    return 2.0 * gamma**0.5
+    return 2.0 * gamma**0.5 if gamma > 0 else 1.0
 
 
 def _sghmc_init(group, W: torch.Tensor) -> tuple[SGMCMCState, torch.Tensor]:
