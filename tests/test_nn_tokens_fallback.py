@@ -52,3 +52,17 @@ def test_per_token_llc_of_an_lstm_language_model():
     assert res.per_sample.shape == (8, 5) and res.info["per_sample"] == "token"
     assert not res.info["vectorized"]  # the chains fell back to their loop too
     assert torch.isfinite(torch.as_tensor(res.per_sample)).all()
+
+
+def test_per_sample_losses_of_an_lstm_fall_back_to_a_loop():
+    """vmap cannot batch nn.LSTM: per-sample losses loop (ν̂ and per-sample LLCs exist) and say so."""
+    from slt.nn.backend import TorchBackend
+
+    model, X, Y = _data()
+    backend = TorchBackend(model, (X, Y), token_ce)
+    W = torch.stack([backend.net.w0, backend.net.w0 + 0.01])
+    got = backend.per_sample_losses(W, range(8))
+    assert got.shape == (2, 8) and any("loop over points and samples" in n for n in backend.notes())
+    out = backend.net.outputs(W[1], X)
+    assert got[1, 3] == pytest.approx(float(token_ce(out[3:4], Y[3:4])), rel=1e-6)
+    assert got[1].mean() == pytest.approx(float(token_ce(out, Y)), rel=1e-6)

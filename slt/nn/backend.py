@@ -249,8 +249,13 @@ class TorchBackend(NoteBook):
             self._per_sample = vmap(vmap(one, in_dims=(None, 0, 0)), in_dims=(0, None, None), randomness="different")
         x, y = self.X[idx], self.y[idx]
         with torch.no_grad():
-            out = torch.cat([self._per_sample(W, x[i:i + 256], y[i:i + 256]) for i in range(0, x.shape[0], 256)],
-                            dim=1)
+            try:
+                out = torch.cat([self._per_sample(W, x[i:i + 256], y[i:i + 256])
+                                 for i in range(0, x.shape[0], 256)], dim=1)
+            except (RuntimeError, NotImplementedError) as exc:  # modules vmap cannot batch (e.g. nn.LSTM)
+                self.note(f"per-sample losses loop over points and samples: vmap failed ({type(exc).__name__})")
+                out = torch.stack([torch.stack([self.net.loss(w, x[i:i + 1], y[i:i + 1]) for i in range(x.shape[0])])
+                                   for w in W])
         return out.double().cpu().numpy()
 
     def info(self) -> dict:
