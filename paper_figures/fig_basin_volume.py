@@ -2,10 +2,11 @@
 
 Figure ``basin_volume``: (a) log V(ε) against log ε for every measured minimum (nested sampling,
 prior N(w*, σ²I)), with the Gaussian (Hessian) prediction and the ray-based lower bound of one
-minimum; (b) the fitted exponent against λ̂ (LLC), rank(H)/2 and d/2 marked; (c, d, e) log V(ε*)
+minimum; (b) the fitted exponent and the local slope of log V at ε = 1/nβ against λ̂ (LLC), with
+rank(H)/2 marked; (c, d, e) log V(ε*)
 against the Hessian trace, the Gaussian prediction and λ̂, with Spearman's ρ and its bootstrap
 interval among solved minima; (f) how often SGD from random starts lands in each function class
-against the volume of that class's minima.
+(solved, or stuck at a positive loss) against the volume of that class's measured minima.
 
 The per-minimum data come from ``simulations/basin_volume.py`` (its output folder is read when it
 exists; otherwise the experiment is run there, small with ``--quick``); the figure regenerates
@@ -42,9 +43,13 @@ def experiment_data(quick: bool, out: Path, data_dir: str | None) -> tuple[list[
         _simulation().main((["--quick"] if quick else []) + ["--out", str(folder), "--no-progress"])
     summary = load_json(folder / f"{NAME}.json")
     runs = {r["key"]: r for r in ResumableLog(folder / f"{NAME}_runs.jsonl").records()}
-    cfg = summary["config"]
-    keys = [f"{h}-{s}" for h in cfg["widths"] for s in range(min(cfg["measured"], cfg["starts"]))]
-    return [runs[k] for k in keys if k in runs], summary
+    keys = [f"{h}-{s}" for h, starts in summary["measured"].items() for s in starts]
+    chosen = [runs[k] for k in keys if k in runs]
+    sim = _simulation()
+    for r in chosen:  # the class from the loss, as the summary counts it
+        r["cls"] = sim.function_class(r["loss"])
+        r["slope_at_nbeta"] = sim.local_slope(r, 1 / summary["config"]["nbeta"])
+    return chosen, summary
 
 
 def _style(r: dict, widths: list[int]) -> dict:
@@ -88,15 +93,24 @@ def plot(runs: list[dict], summary: dict, out: Path) -> dict:
     a.legend(fontsize=6)
     b = ax[0, 1]
     for i, h in enumerate(widths):
-        rs = [r for r in runs if r["hidden"] == h and r["llc"] is not None]
-        if rs:
+        for cls, color in (("solved", COLORS[0]), ("stuck", COLORS[1])):
+            rs = [r for r in runs if r["hidden"] == h and r["llc"] is not None and r["cls"] == cls]
+            if not rs:
+                continue
+            mark = "os"[i % 2]
             b.errorbar([r["llc"] for r in rs], [r["lam"] for r in rs], xerr=[2 * r["llc_se"] for r in rs],
-                       yerr=[2 * r["lam_se"] for r in rs], fmt="os"[i % 2], ms=4, alpha=0.7, color=COLORS[i],
-                       label=f"h={h}: rank(H)/2 = {np.median([r['rank_half'] for r in rs]):g} (median), d/2 = {rs[0]['half_dim']:g}")
-    lim = np.array([0.0, 1.2 * max([r["lam"] for r in runs] + [r["llc"] or 0 for r in runs] + [1.0])])
+                       yerr=[2 * r["lam_se"] for r in rs], fmt=mark, ms=4, alpha=0.6, color=color)
+            b.plot([r["llc"] for r in rs], [r["slope_at_nbeta"] for r in rs], mark, ms=6, mfc="none", color=color)
+            b.plot([r["llc"] for r in rs], [r["rank_half"] for r in rs], "_", ms=9, color=color, alpha=0.7)
+    for fmt, kw, label in (("o", {}, "filled: exponent fitted over the range"),
+                           ("o", {"mfc": "none"}, "open: slope of log V at ε = 1/nβ"), ("_", {"ms": 9}, "dash: rank(H)/2"),
+                           ("s", {"mfc": "none"}, "circles h=2, squares h=3; blue solved, orange stuck")):
+        b.plot([], [], fmt, color="0.3", label=label, **kw)
+    vals = [r[k] for r in runs for k in ("lam", "llc", "slope_at_nbeta", "rank_half") if r[k] is not None and np.isfinite(r[k])]
+    lim = np.array([min(vals) - 0.2, max(vals) + 0.2])
     b.plot(lim, lim, "k:", label="exponent = λ̂")
-    b.set(xlim=lim, ylim=lim, xlabel=f"λ̂ (LLC, SGLD, nβ = {cfg['nbeta']:g}; ±2 SE)", ylabel="volume exponent (±2 SE)",
-          title="fitted exponent of V(ε) against λ̂")
+    b.set(xlim=lim, ylim=lim, xlabel=f"λ̂ (LLC, SGLD, nβ = {cfg['nbeta']:g}; ±2 SE)", ylabel="exponent of V(ε) (±2 SE)",
+          title="the exponent of V against λ̂ and rank(H)/2")
     b.legend(fontsize=6)
     first = summary["widths"][str(widths[0])]["correlations"]["solved"]
     _scatter(ax[0, 2], runs, lambda r: r["trace"], "Hessian trace", first["-trace"], widths)
@@ -109,10 +123,10 @@ def plot(runs: list[dict], summary: dict, out: Path) -> dict:
     for i, h in enumerate(widths):
         cls = summary["widths"][str(h)]["classes"]
         for name, c in cls.items():
-            f.errorbar(c["log_v_star"], c["frequency"], xerr=2 * np.nan_to_num(c["log_v_star_se"]),
+            f.errorbar(c["log_v_star"], c["frequency"], xerr=2 * c["log_v_star_se"],
                        yerr=2 * c["frequency_se"], fmt="os"[i % 2], color=COLORS[0] if name == "solved" else COLORS[1],
                        ms=5, alpha=0.8)
-            f.annotate(f"h={h} {name} ({c['measured']})", (c["log_v_star"], c["frequency"]), fontsize=5)
+            f.annotate(f"h={h} {name} ({c['measured']} measured)", (c["log_v_star"], c["frequency"]), fontsize=7)
     f.set(xlabel="mean log V(ε*) of the class's measured minima (±2 SE)", ylabel="frequency over SGD starts (±2 SE)",
           title="does SGD land in larger-volume functions more often?")
     f.set_yscale("log")

@@ -1,6 +1,7 @@
 """Basin volumes of XOR networks (seed 003): train 2-h-1 tanh networks by SGD from many starts and,
 at every minimum w*, measure the volume of its low-loss set V(ε) = P_{w ~ N(w*, σ²I)}(K(w) < ε)
-by nested sampling (:func:`slt.volume.basin_report`) for the first ``measured`` of them, with K(w) = ½ mean_x ‖f_w(x) − f_{w*}(x)‖²
+by nested sampling (:func:`slt.volume.basin_report`) for the first ``measured`` of them and
+the first ``per_class`` of each class (solved, stuck), with K(w) = ½ mean_x ‖f_w(x) − f_{w*}(x)‖²
 (the network's own outputs as targets: K ≥ 0, zero at w*, the realizable K with w* as the truth).
 Beside it: the fitted exponent, λ̂ (LLC, SGLD at nβ), rank(H)/2, d/2, the Hessian trace and top
 eigenvalue, the Gaussian (Hessian) volume and the ray-based lower bound.  The summary answers the
@@ -29,9 +30,9 @@ from slt.io import ResumableLog, save_json, save_npz
 
 NAME = "basin_volume"
 CONFIG = {
-    "full": dict(widths=[2, 3], starts=400, measured=30, steps=4000, lr=0.1, batch_size=2, sigma=1.0, num_live=400, num_runs=2,
+    "full": dict(widths=[2, 3], starts=400, measured=30, per_class=6, steps=4000, lr=0.1, batch_size=2, sigma=1.0, num_live=400, num_runs=2,
                  num_steps=None, decades=6.0, eps_star=1e-4, nbeta=1e4, llc_draws=1000, rays=256, seed=0),
-    "quick": dict(widths=[2], starts=8, measured=2, steps=1200, lr=0.1, batch_size=2, sigma=1.0, num_live=60, num_runs=2,
+    "quick": dict(widths=[2], starts=8, measured=2, per_class=1, steps=1200, lr=0.1, batch_size=2, sigma=1.0, num_live=60, num_runs=2,
                   num_steps=6, decades=3.0, eps_star=1e-3, nbeta=1e3, llc_draws=60, rays=32, seed=0),
 }
 SOLVED = 1e-3  # final loss below which XOR counts as solved
@@ -94,11 +95,22 @@ def outputs_of(hidden: int, weights: np.ndarray) -> np.ndarray:
     return np.array(rows)
 
 
-def function_class(outputs: np.ndarray, loss: float) -> str:
-    """The function a minimum computes on the four points, rounded (the class its volume belongs to)."""
-    if loss < SOLVED:
-        return "solved"
-    return "stuck " + " ".join(f"{v:.1f}" for v in np.asarray(outputs).ravel())
+def function_class(loss: float) -> str:
+    """"solved" (XOR fitted) or "stuck" (SGD ended on a plateau or a minimum of positive loss)."""
+    return "solved" if loss < SOLVED else "stuck"
+
+
+def pattern(outputs: np.ndarray) -> str:
+    """The function on the four points, rounded to 0.1 (the stuck networks compute many)."""
+    return " ".join(f"{v + 0.0:.1f}" for v in np.round(np.asarray(outputs).ravel(), 1))
+
+
+def chosen(classes: list[str], measured: int, per_class: int) -> list[int]:
+    """The starts measured: the first ``measured``, and the first ``per_class`` of every class."""
+    pick = set(range(min(measured, len(classes))))
+    for c in set(classes):
+        pick.update([i for i, k in enumerate(classes) if k == c][:per_class])
+    return sorted(pick)
 
 
 def measure(hidden: int, start: int, w: np.ndarray, loss: float, cfg: dict) -> dict:
@@ -124,7 +136,7 @@ def measure(hidden: int, start: int, w: np.ndarray, loss: float, cfg: dict) -> d
     s, at = rep.scaling, rep.at(cfg["eps_star"])
     return {
         "key": f"{hidden}-{start}", "hidden": hidden, "start": start, "dim": s.dim, "loss": float(loss),
-        "cls": function_class(f_star.numpy(), float(loss)), "outputs": f_star.numpy().ravel(),
+        "cls": function_class(float(loss)), "pattern": pattern(f_star.numpy()), "outputs": f_star.numpy().ravel(),
         "log_eps": s.log_eps, "log_volume": s.log_volume, "log_volume_se": s.log_volume_se,
         "gaussian": rep.gaussian, "ray": rep.ray.log_volume, "lam": s.lam, "lam_se": s.lam_se,
         "lam_uncorrected": s.lam_uncorrected, "ray_lam": rep.ray.lam, "ray_lam_se": rep.ray.lam_se,
@@ -133,6 +145,17 @@ def measure(hidden: int, start: int, w: np.ndarray, loss: float, cfg: dict) -> d
         "log_v_star": at["log_volume"], "log_v_star_se": at["log_volume_se"], "gaussian_star": at["gaussian"],
         "ray_star": at["ray"], "fit_range": s.fit_range, "warnings": list(s.warnings), "seconds": time.time() - t0,
     }
+
+
+def local_slope(r: dict, eps: float) -> float:
+    """d log V / d log ε over the decade around ``eps`` (NaN outside the measured range): the
+    exponent V shows at that scale, which the LLC at nβ = 1/ε probes."""
+    x = np.log([eps / math.sqrt(10), eps * math.sqrt(10)])
+    le = np.asarray(r["log_eps"])
+    if x[0] < le[0] or x[1] > le[-1]:
+        return math.nan
+    v = np.interp(x, le, np.asarray(r["log_volume"]))
+    return float((v[1] - v[0]) / (x[1] - x[0]))
 
 
 def _spearman(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> dict:
@@ -152,10 +175,10 @@ def _spearman(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> dict:
     return {"rho": float(spearmanr(x, y)[0]), "lo": float(lo), "hi": float(hi), "n": int(x.size)}
 
 
-def summarise(runs: list[dict], starts: dict[int, list[str]]) -> dict:
+def summarise(runs: list[dict], starts: dict[int, list[str]], patterns: dict[int, np.ndarray]) -> dict:
     """Per width: the correlations of log V(ε*) with each predictor among solved minima (and all),
-    and per function class its frequency over all starts (``starts``: the class of every start)
-    against the volume of its measured minima."""
+    and per class its frequency over all starts (``starts``: the class of every start; ``patterns``:
+    the rounded function of every start) against the volume of its measured minima."""
     rng = np.random.default_rng(0)
     out = {}
     for h in sorted({r["hidden"] for r in runs}):
@@ -177,13 +200,14 @@ def summarise(runs: list[dict], starts: dict[int, list[str]]) -> dict:
             classes[c] = {"count": int(np.sum(every == c)), "measured": int(sel.sum()), "frequency": p,
                           "frequency_se": float(math.sqrt(p * (1 - p) / every.size)),
                           "log_v_star": float(v[sel].mean()),
-                          "log_v_star_se": float(v[sel].std(ddof=1) / math.sqrt(sel.sum())) if sel.sum() > 1 else math.nan,
+                          "log_v_star_se": float(v[sel].std(ddof=1) / math.sqrt(sel.sum())) if sel.sum() > 1
+                          else float(np.array([r["log_v_star_se"] for r in rs])[sel][0]),
                           "lam": float(np.mean([r["lam"] for r, s in zip(rs, sel) if s])),
+                          "slope_at_nbeta": float(np.nanmean([r["slope_at_nbeta"] for r, s in zip(rs, sel) if s])),
                           "llc": float(np.nanmean([np.nan if r["llc"] is None else r["llc"] for r, s in zip(rs, sel) if s])),
                           "rank_half": float(np.mean([r["rank_half"] for r, s in zip(rs, sel) if s]))}
-        unmeasured = sorted(set(every) - set(classes))
         out[str(h)] = {"dim": rs[0]["dim"], "minima": len(rs), "starts": int(every.size), "correlations": corr,
-                       "classes": classes, "unmeasured_classes": {c: int(np.sum(every == c)) for c in unmeasured}}
+                       "classes": classes, "patterns": {str(c): len(set(patterns[h][every == c])) for c in set(every)}}
     return out
 
 
@@ -232,28 +256,35 @@ def main(argv=None) -> int:
     t0 = time.time()
     log = ResumableLog(out / f"{NAME}_runs.jsonl")
     done = log.done()
-    cells = [(h, s) for h in cfg["widths"] for s in range(min(cfg["measured"], cfg["starts"]))]
     weights = {h: trained(out, h, cfg) for h in cfg["widths"]}
-    starts = {h: [function_class(o, l) for o, l in zip(outputs_of(h, weights[h][0]), weights[h][1])]
-              for h in cfg["widths"]}
+    starts = {h: [function_class(float(loss)) for loss in weights[h][1]] for h in cfg["widths"]}
+    patterns = {h: np.array([pattern(o) for o in outputs_of(h, weights[h][0])]) for h in cfg["widths"]}
+    cells = [(h, s) for h in cfg["widths"] for s in chosen(starts[h], cfg["measured"], cfg["per_class"])]
     for h, s in tqdm(cells, desc=NAME, unit="minimum", disable=args.no_progress):
         if f"{h}-{s}" not in done:
             log.append(measure(h, s, weights[h][0][s], float(weights[h][1][s]), cfg))
     runs = {r["key"]: r for r in log.records()}
     runs = [runs[f"{h}-{s}"] for h, s in cells]
+    for r in runs:  # the class from the loss (records of earlier versions labelled by the rounded function)
+        r["cls"] = function_class(r["loss"])
+        r["slope_at_nbeta"] = local_slope(r, 1 / cfg["nbeta"])
     summary = {"config": cfg, "solved_below": SOLVED, "seconds_this_call": time.time() - t0,
-               "widths": summarise(runs, starts), "checks": checks(runs)}
+               "measured": {str(h): [s for g, s in cells if g == h] for h in cfg["widths"]},
+               "widths": summarise(runs, starts, patterns), "checks": checks(runs)}
     save_json(out / f"{NAME}.json", summary)
-    cols = ("hidden", "start", "dim", "loss", "lam", "lam_se", "lam_uncorrected", "ray_lam", "llc", "llc_se", "rank_half",
+    cols = ("hidden", "start", "dim", "loss", "lam", "lam_se", "lam_uncorrected", "slope_at_nbeta", "ray_lam", "llc",
+            "llc_se", "rank_half",
             "half_dim", "trace", "top", "logdet", "log_v_star", "log_v_star_se", "gaussian_star", "ray_star")
     save_npz(out / f"{NAME}.npz", **{c: np.array([np.nan if r[c] is None else r[c] for r in runs], dtype=float) for c in cols},
              cls=np.array([r["cls"] for r in runs]), log_eps=np.array([r["log_eps"] for r in runs], dtype=object),
              log_volume=np.array([r["log_volume"] for r in runs], dtype=object))
     for h, w in summary["widths"].items():
-        print(f"h={h} (d={w['dim']}), {w['starts']} starts, {w['minima']} minima measured:")
+        print(f"h={h} (d={w['dim']}), {w['starts']} starts, {w['minima']} minima measured, functions per class "
+              f"(rounded to 0.1) {w['patterns']}:")
         for c, k in w["classes"].items():
             print(f"  {c:28s} frequency {k['frequency']:.3f} ± {k['frequency_se']:.3f}  log V(ε*) {k['log_v_star']:.2f} "
-                  f"± {k['log_v_star_se']:.2f}  exponent {k['lam']:.3f}  λ̂ {k['llc']:.3f}  rank/2 {k['rank_half']:.2f}")
+                  f"± {k['log_v_star_se']:.2f}  exponent {k['lam']:.3f}  slope at 1/nβ {k['slope_at_nbeta']:.3f}  "
+                  f"λ̂ {k['llc']:.3f}  rank/2 {k['rank_half']:.2f}")
         for name, c in w["correlations"]["solved"].items():
             print(f"  solved: ρ(log V, {name:16s}) = {c['rho']:+.2f} [{c['lo']:+.2f}, {c['hi']:+.2f}] (n = {c['n']})")
     print("checks:", "passed" if summary["checks"]["passed"] else summary["checks"]["failures"])
