@@ -85,7 +85,7 @@ def quiet_llc(model, data, **kw):
 def test_attention_model_with_defaults(adder):
     model, data = adder
     res = quiet_llc(model, data, loss_fn=nn.functional.cross_entropy, seed=0, num_draws=60, num_burnin=800)
-    assert res.config.sampler == "sgld" and res.info["step_rule"] == "curvature"
+    assert res.config.sampler == "sghmc" and res.info["step_rule"] == "curvature"
     assert "MultiheadAttention" in res.info["attention"] and res.info["vectorized"]
     assert math.isfinite(res.mean) and res.mean > 0 and math.isfinite(res.rhat)
     assert res.mean < res.info["dim"] / 2  # below the regular bound d/2
