@@ -76,8 +76,10 @@ def test_llc_from_traces_warns_once_and_stores():
 def test_llc_from_traces_takes_the_fewest_draws_it_allows():
     rng = np.random.default_rng(2)
     shape = (2, MIN_DRAWS)
-    res = llc_from_traces(1.01 + 0.001 * rng.normal(size=shape), 1.0, CFG, distance_traces=rng.random(shape))
+    with pytest.warns(SLTWarning):  # 16 draws: the diagnostics say so
+        res = llc_from_traces(1.01 + 0.001 * rng.normal(size=shape), 1.0, CFG, distance_traces=rng.random(shape))
     assert np.isfinite(res.mean) and np.isfinite(res.se)
+    assert any("effective sample size" in w for w in res.warnings)
 
 
 @pytest.mark.parametrize("bad, match", [(np.ones(10), "shape"), (np.full((2, 8), np.nan), "NaN"),
@@ -134,7 +136,9 @@ def test_singular_fluctuation_of_a_regression_model_matches_its_closed_form():
     assert abs(fl.nu - exact) < 4 * fl.se
     assert abs(fl.nu - 1.1 * exact) > 4 * fl.se
     assert res.corrected == pytest.approx(res.mean + beta * fl.nu)
-    assert estimate_llc(QUASI, nbeta=1e4, seed=0, num_draws=50, num_chains=4).fluctuation is None  # no data
+    with pytest.warns(SLTWarning):  # 50 draws of 4 chains: the diagnostics say so
+        short = estimate_llc(QUASI, nbeta=1e4, seed=0, num_draws=50, num_chains=4)
+    assert short.fluctuation is None and short.warnings  # no data, and the warnings are in the result
 
 
 @pytest.mark.parametrize("field, value", [("nbeta", 0.0), ("gamma", -1.0), ("step_size", float("inf")),

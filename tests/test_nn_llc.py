@@ -183,11 +183,13 @@ def test_vmap_fallback_warns_with_reason():
             return out if out.sum() > -1e9 else -out
 
     X, y = xor_data()
-    with pytest.warns(SLTWarning, match="cannot evaluate Branchy"):
+    with pytest.warns(SLTWarning) as caught:  # the fallback's note, and a short run's diagnostics
         res = estimate_llc(Branchy(), (X, y), loss_fn=nn.functional.mse_loss, nbeta=10.0, step_size=1e-3,
                            num_chains=2, num_draws=32, num_burnin=0, seed=0)
+    assert any("cannot evaluate Branchy" in str(w.message) for w in caught)
     assert not res.info["vectorized"] and any("Branchy" in w for w in res.warnings)
-    assert res.fluctuation is None and any("no singular fluctuation" in w for w in res.warnings)
+    assert res.fluctuation is not None  # ν̂ from per-sample losses computed point by point, said in the warnings
+    assert any("per-sample losses loop" in w for w in res.warnings)
 
 
 def test_divergence_raises():
@@ -271,16 +273,17 @@ def test_llc_trajectory_resumes(tmp_path, linear_problem):
     kw = dict(loss_fn=gaussian_nll, model=model, nbeta=NBETA, gamma=GAMMA, step_size=0.01, num_chains=2,
               num_draws=50, num_burnin=10, progress=False, sampler="sgld", richardson=False)
     log = tmp_path / "traj.jsonl"
-    first = llc_trajectory({0: ckpts[0]}, data, out=log, **kw)
-    assert first.keys == (0,)
-    full = llc_trajectory(ckpts, data, out=log, **kw)
-    assert full.llc[0] == first.llc[0]  # read back from the log, not recomputed
-    assert len(log.read_text().splitlines()) == 2
-    fresh = llc_trajectory(ckpts, data, **kw)
-    np.testing.assert_allclose(fresh.llc, full.llc)
-    torch.save(ckpts[1], tmp_path / "c1.pt")
-    via_path = llc_trajectory([tmp_path / "c1.pt"], data, **kw)
-    assert via_path.llc[0] == pytest.approx(full.llc[1])
+    with pytest.warns(SLTWarning):  # 2 chains × 50 draws per checkpoint: the diagnostics say so
+        first = llc_trajectory({0: ckpts[0]}, data, out=log, **kw)
+        assert first.keys == (0,)
+        full = llc_trajectory(ckpts, data, out=log, **kw)
+        assert full.llc[0] == first.llc[0]  # read back from the log, not recomputed
+        assert len(log.read_text().splitlines()) == 2
+        fresh = llc_trajectory(ckpts, data, **kw)
+        np.testing.assert_allclose(fresh.llc, full.llc)
+        torch.save(ckpts[1], tmp_path / "c1.pt")
+        via_path = llc_trajectory([tmp_path / "c1.pt"], data, **kw)
+        assert via_path.llc[0] == pytest.approx(full.llc[1])
     with pytest.raises(ValueError, match="model="):
         llc_trajectory([ckpts[0]], data, **{**kw, "model": None})
 
@@ -302,11 +305,13 @@ def test_relaxation_burnin_is_the_numba_rule(linear_problem):
     model, data, _ = linear_problem
     kw = dict(loss_fn=gaussian_nll, nbeta=NBETA, num_chains=2, num_draws=20, thin=3, seed=0, sampler="sgld",
               richardson=False)
-    res = estimate_llc(model, data, gamma=GAMMA, step_size=2e-4, **kw)  # 5/(γε) = 5000 steps
+    with pytest.warns(SLTWarning):  # 2 chains × 20 draws: the diagnostics say so
+        res = estimate_llc(model, data, gamma=GAMMA, step_size=2e-4, **kw)  # 5/(γε) = 5000 steps
     assert res.config.num_burnin == auto_burnin(2e-4, GAMMA, 3)[0] == 5001
     assert res.loss_traces.shape == (2, 20)
-    fixed = estimate_llc(model, data, gamma=GAMMA, step_size=2e-4, **{**kw, "num_burnin": 7})
-    assert fixed.config.num_burnin == 7
+    with pytest.warns(SLTWarning):  # 7 burn-in steps: far from relaxed
+        fixed = estimate_llc(model, data, gamma=GAMMA, step_size=2e-4, **{**kw, "num_burnin": 7})
+    assert fixed.config.num_burnin == 7 and fixed.warnings
 
 
 def _dln_rows(widths, rank, n):
