@@ -26,7 +26,7 @@ BEGIN, END = "<!-- accuracy_volume: begin -->", "<!-- accuracy_volume: end -->"
 POTENTIALS = {  # name: (constructor, closed form kind, decades)
     "x²y² (m = 2)": ("normal_crossing", ((1, 1), None), 10.0),
     "x²y²z² (m = 3)": ("normal_crossing", ((1, 1, 1), None), 10.0),
-    "x²y⁴z², prior |y| (m = 3)": ("normal_crossing", ((1, 2, 1), (0, 1, 0)), 10.0),
+    "x²y⁴z², prior ∝ abs(y) (m = 3)": ("normal_crossing", ((1, 2, 1), (0, 1, 0)), 10.0),
     "x²y⁴": ("normal_crossing", ((1, 2), None), 10.0),
     "x² + y⁴": ("sum_of_monomials", ((1, 2),), 10.0),
     "cusp (y² − x³)²": ("cusp", (), 20.0),
