@@ -152,7 +152,7 @@ class BasinReport:
     """Every view of one minimum's volume (see the module doc).
 
     scaling : the measured V(ε) and fitted λ (:class:`slt.volume.VolumeScaling`).
-    llc, llc_se, nbeta : λ̂ ± se from the LLC estimator at nβ (None when not asked).
+    llc, llc_se, nbeta : λ̂ and its standard error from the LLC estimator at nβ (None when not asked).
     rank, rank_half, half_dim : rank(H), rank(H)/2 and d/2.
     hessian_trace, hessian_top, hessian_logdet : tr H, its largest eigenvalue, Σ log of the
         eigenvalues above the near-zero threshold.
