@@ -143,7 +143,8 @@ def measure(hidden: int, start: int, w: np.ndarray, loss: float, cfg: dict) -> d
         "llc": rep.llc, "llc_se": rep.llc_se, "rank": rep.rank, "rank_half": rep.rank_half, "half_dim": rep.half_dim,
         "trace": rep.hessian_trace, "top": rep.hessian_top, "logdet": rep.hessian_logdet,
         "log_v_star": at["log_volume"], "log_v_star_se": at["log_volume_se"], "gaussian_star": at["gaussian"],
-        "ray_star": at["ray"], "fit_range": s.fit_range, "warnings": list(s.warnings), "seconds": time.time() - t0,
+        "ray_star": at["ray"], "fit_range": s.fit_range, "warnings": list(s.warnings), "llc_warnings": list(rep.llc_warnings),
+        "seconds": time.time() - t0,
     }
 
 

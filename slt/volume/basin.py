@@ -153,6 +153,7 @@ class BasinReport:
 
     scaling : the measured V(ε) and fitted λ (:class:`slt.volume.VolumeScaling`).
     llc, llc_se, nbeta : λ̂ and its standard error from the LLC estimator at nβ (None when not asked).
+    llc_warnings : the LLC estimator's diagnostic messages.
     rank, rank_half, half_dim : rank(H), rank(H)/2 and d/2.
     hessian_trace, hessian_top, hessian_logdet : tr H, its largest eigenvalue, Σ log of the
         eigenvalues above the near-zero threshold.
@@ -172,6 +173,7 @@ class BasinReport:
     hessian_logdet: float
     gaussian: np.ndarray
     ray: RayVolume
+    llc_warnings: tuple[str, ...] = ()
 
     def at(self, eps: float) -> dict[str, float]:
         """log V(ε), its se, the Gaussian and the ray value at one level (interpolated)."""
@@ -228,11 +230,12 @@ def basin_report(target: Any, *, box=None, m: float | None = None, seed: int | n
     ray = ray_volume(tgt, scaling.log_eps, box=box, sigma=sigma, num_rays=num_rays, fit_range=scaling.fit_range,
                      seed=np.random.default_rng(seeds[1]))
     value = se = nb = None
+    notes: tuple[str, ...] = ()
     if llc:
         nb = float(nbeta) if nbeta is not None else math.exp(-scaling.fit_range[1])
         res = tgt.llc(nbeta=nb, seed=np.random.default_rng(seeds[2]), **(llc_options or {}))
-        value, se = float(res.mean), float(res.se)
+        value, se, notes = float(res.mean), float(res.se), tuple(res.warnings)
     return BasinReport(scaling=scaling, llc=value, llc_se=se, nbeta=nb, rank=rank, rank_half=rank / 2,
                        half_dim=tgt.dim / 2, hessian_trace=float(eig.sum()), hessian_top=float(eig.max()),
                        hessian_logdet=float(np.log(pos).sum()), gaussian=gaussian_log_volume(eig, scaling.log_eps, prior),
-                       ray=ray)
+                       ray=ray, llc_warnings=notes)
