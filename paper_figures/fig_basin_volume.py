@@ -15,13 +15,13 @@ from those files alone.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 from pathlib import Path
 
 import numpy as np
 
 from slt.io import ResumableLog, load_json, save_json
+from slt.figures import load_simulation
 from slt.plotting import COLORS, pyplot, save_figure
 
 QUICK = True  # quick run: two minima, seconds, and it passes its own checks
@@ -30,10 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _simulation():
-    spec = importlib.util.spec_from_file_location("basin_volume_sim", ROOT / "simulations" / "basin_volume.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_simulation("basin_volume")
 
 
 def experiment_data(quick: bool, out: Path, data_dir: str | None) -> tuple[list[dict], dict]:

@@ -14,12 +14,12 @@ otherwise the experiment is run, in quick mode with ``--quick``).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 from slt.io import load_json
+from slt.figures import load_simulation
 from slt.plotting import COLORS, integer_ticks, pyplot, save_figure
 
 QUICK = True
@@ -28,10 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _simulation():
-    spec = importlib.util.spec_from_file_location("pacbayes_sim", ROOT / "simulations" / "pacbayes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_simulation("pacbayes")
 
 
 def experiment_data(quick: bool, out: Path, data_dir: str | None) -> dict:

@@ -18,13 +18,12 @@ otherwise the experiment runs, in quick mode with ``--quick``).
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from slt.io import load_json, save_json
+from slt.figures import load_simulation
 from slt.plotting import COLORS, pyplot, save_figure
 
 QUICK = True
@@ -34,11 +33,7 @@ LEGEND = dict(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=6
 
 
 def _simulation():
-    spec = importlib.util.spec_from_file_location("skeletons_sim", ROOT / "simulations" / "skeletons.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its frozen dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_simulation("skeletons")
 
 
 def experiment_data(quick: bool, out: Path, data_dir: str | None) -> tuple[dict, dict]:

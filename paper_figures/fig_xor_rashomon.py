@@ -15,7 +15,6 @@ it exists; otherwise the experiment is run, in quick mode with ``--quick``).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from slt.nn import landscape as ls
 from slt.nn.data import xor_data
 from slt.nn.hessian import DEFAULT_RTOL, spectrum
 from slt.nn.models import gaussian_nll, train, xor_mlp
+from slt.figures import load_simulation
 from slt.plotting import COLORS, heatmap, integer_ticks, pyplot, save_figure
 
 QUICK = False  # training the networks takes minutes; `slt figures xor_rashomon --quick` runs it small
@@ -34,10 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _simulation():
-    spec = importlib.util.spec_from_file_location("xor_rashomon_sim", ROOT / "simulations" / "xor_rashomon.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_simulation("xor_rashomon")
 
 
 def experiment_data(quick: bool, out: Path, data_dir: str | None):

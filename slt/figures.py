@@ -35,9 +35,7 @@ def discover() -> dict[str, Path]:
     return {p.stem[4:]: p for p in sorted(figures_dir().glob("fig_*.py"))}
 
 
-def load(path: Path) -> ModuleType:
-    """Import a figure script as a module."""
-    name = f"slt_figure_{path.stem}"
+def _import_file(path: Path, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling look the module up by name
@@ -47,6 +45,17 @@ def load(path: Path) -> ModuleType:
         sys.modules.pop(name, None)
         raise
     return module
+
+
+def load(path: Path) -> ModuleType:
+    """Import a figure script as a module."""
+    return _import_file(path, f"slt_figure_{path.stem}")
+
+
+def load_simulation(name: str) -> ModuleType:
+    """Import ``simulations/<name>.py`` of the source checkout (beside :func:`figures_dir`) as a
+    module: figure scripts run the simulation behind their data through it."""
+    return _import_file(figures_dir().parent / "simulations" / f"{name}.py", f"slt_simulation_{name}")
 
 
 def _report_warnings(name: str, caught: list[warnings.WarningMessage], most: int = 3) -> None:
