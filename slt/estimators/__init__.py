@@ -13,6 +13,9 @@ One estimator, two backends:
   models (:func:`estimate_llc`, :func:`calibrate`, :func:`wbic`, :func:`free_energy`); the torch
   doors are in :mod:`slt.nn`.
 - :mod:`slt.estimators.exact`: exact values by quadrature.
+- :mod:`slt.estimators.influence`: covariance observables from running sums during the chains —
+  :func:`loss_kernel`, :func:`bif`, :func:`susceptibilities` for toy models (the torch doors are
+  :func:`slt.nn.loss_kernel`, ...); :mod:`slt.estimators.influence_exact` their exact values.
 """
 from slt.estimators.config import LLCConfig, default_settings, sampler_options
 from slt.estimators.core import (
@@ -33,6 +36,7 @@ from slt.estimators.exact import (
 )
 from slt.estimators.free_energy import LambdaFit, fit_lambda
 from slt.estimators.doors import calibrate, estimate_llc, free_energy, wbic
+from slt.estimators.influence import InfluenceResult, bif, loss_kernel, susceptibilities
 from slt.estimators.results import Fluctuation, FreeEnergyResult, LLCResult
 from slt.estimators.tuning import Calibration, auto_burnin
 
@@ -63,4 +67,8 @@ __all__ = [
     "fit_lambda",
     "free_energy",
     "wbic",
+    "InfluenceResult",
+    "bif",
+    "loss_kernel",
+    "susceptibilities",
 ]

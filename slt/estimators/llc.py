@@ -39,11 +39,13 @@ STEP_RETRIES = 4  # the curvature rule quarters a step that diverged in burn-in 
 @dataclass(frozen=True)
 class Request(Settings):
     """What the caller asked for (the door's :class:`Settings`, nβ resolved), and what the door adds:
-    the exact value to compare with, notes for the warnings and facts for ``info``."""
+    the exact value to compare with, notes for the warnings, facts for ``info`` and ``observers``
+    recorded at the draws (:class:`slt.estimators.recording.Recording`)."""
 
     exact: float | None = None
     notes: tuple[str, ...] = ()
     info: dict = field(default_factory=dict)
+    observers: tuple = ()
 
 
 def _sampler_options(rec: samplers.Sampler, d: Any, req: Request) -> Any:
@@ -290,7 +292,7 @@ def _converge(backend: Backend, chains: Chains, cfg: LLCConfig, center: Any, rec
 
 
 def _recording(req: Request) -> Recording:
-    return Recording(fluctuation_points=req.fluctuation_points, per_sample=req.per_sample)
+    return Recording(fluctuation_points=req.fluctuation_points, per_sample=req.per_sample, observers=req.observers)
 
 
 def _result(backend: Backend, chains: Chains, cfg: LLCConfig, init_loss: float, recorder: Recorder, req: Request,

@@ -4,7 +4,9 @@
 - the singular fluctuation ν̂ = (β/2) Σ_i Var_w[ℓ_i(w)] (Watanabe 2010) from per-chain sums of
   per-sample losses on an evenly spread subset of the samples;
 - the per-sample LLC decomposition λ̂_i = nβ (E_w[ℓ_i(w)] − ℓ_i(w*)), whose mean over the n
-  samples is λ̂ (L_n = (1/n) Σ_i ℓ_i), from running sums over every draw.
+  samples is λ̂ (L_n = (1/n) Σ_i ℓ_i), from running sums over every draw;
+- any extra observers a door passes (``Recording.observers``, e.g. the running cross-covariance
+  sums of :mod:`slt.estimators.influence`): each is started at w* and called at its draws.
 
 Nothing here stores draws × samples: each probe keeps (chains, samples) sums.
 """
@@ -28,10 +30,13 @@ __all__ = ["Recording", "Recorder"]
 
 @dataclass(frozen=True)
 class Recording:
-    """What to record: ν̂ on ``fluctuation_points`` samples (0: off) and the per-sample LLCs."""
+    """What to record: ν̂ on ``fluctuation_points`` samples (0: off), the per-sample LLCs, and
+    ``observers``: objects with ``every`` (draws), ``start(backend, center)`` (called once per
+    drawing run, before its first draw) and ``__call__(positions, draw)``."""
 
     fluctuation_points: int = 0
     per_sample: bool = False
+    observers: tuple = ()
 
 
 class _NoPerSampleLosses(Exception):
@@ -66,6 +71,9 @@ class Recorder:
     def __init__(self, backend: Backend, cfg: LLCConfig, center: Any, recording: Recording):
         self.backend, self.cfg = backend, cfg
         self.acc = self.fl = self.ps = None
+        self.observers = tuple(recording.observers)
+        for obs in self.observers:
+            obs.start(backend, center)
         if (cfg.record.proposal_acceptance and backend.dim <= SMALL_DIM  # full-batch proposals: small problems only
                 and "metropolis_probes" in capabilities(backend)):
             self.acc = tuning.AcceptanceProbe(backend, RunSpec(cfg, center), seed_to_int(cfg.seed) + 1,
@@ -91,7 +99,7 @@ class Recorder:
 
     @property
     def probe(self) -> Probe | None:
-        items = [p for p in (self.acc, self.fl, self.ps) if p is not None]
+        items = [p for p in (self.acc, self.fl, self.ps) if p is not None] + list(self.observers)
         if not items:
             return None
         every = math.gcd(*[p.every for p in items])
