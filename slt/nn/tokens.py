@@ -18,10 +18,34 @@ from torch.func import vmap
 
 from slt.nn.flat import FlatNetwork, differentiable_kernels
 
-__all__ = ["TokenLosses", "TokenSums", "token_layout_problem"]
+__all__ = ["SampleLosses", "TokenLosses", "TokenSums", "token_layout_problem"]
 
 CHUNK = 256  # samples per vmapped evaluation
 CHECK_SAMPLES = 4  # samples on which the token decomposition of the loss is checked at w*
+
+
+class SampleLosses:
+    """``(points, rows) -> (k, m)`` losses of single samples ``rows`` at the k points: ``loss_fn`` on
+    one sample, ``vmap``-ped over samples and points (chunks of :data:`CHUNK` samples); a module vmap
+    cannot batch (``nn.LSTM``) loops over points and samples instead, and :attr:`reason` says why."""
+
+    def __init__(self, net: FlatNetwork, X: torch.Tensor, Y: torch.Tensor):
+        self.net, self.X, self.Y = net, X, Y
+        self.reason: str | None = None
+        one = lambda w, x, t: net.loss(w, x.unsqueeze(0), t.unsqueeze(0))  # noqa: E731
+        self._fn = vmap(vmap(one, in_dims=(None, 0, 0)), in_dims=(0, None, None), randomness="different")
+
+    def __call__(self, W: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        x, y = (self.X, self.Y) if rows is None else (self.X[rows], self.Y[rows])
+        with torch.no_grad():
+            if self.reason is None:
+                try:
+                    return torch.cat([self._fn(W, x[i:i + CHUNK], y[i:i + CHUNK]) for i in range(0, x.shape[0], CHUNK)],
+                                     dim=1)
+                except (RuntimeError, NotImplementedError) as exc:  # modules vmap cannot batch (e.g. nn.LSTM)
+                    self.reason = f"per-sample losses loop over points and samples: vmap failed ({type(exc).__name__})"
+            return torch.stack([torch.stack([self.net.loss(w, x[i:i + 1], y[i:i + 1]) for i in range(x.shape[0])])
+                                for w in W])
 
 
 class TokenLosses:
