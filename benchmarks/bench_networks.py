@@ -56,9 +56,13 @@ MAX_ATTEMPTS = 8
 PEER_TOOLS = {"devinterp 2.0.1": "devinterp", "canonical-interp 0.1.5": "canonical"}
 
 
+OLD_DEFAULT = "slt old default"  # the network default before issue 29: 8 chains of SGLD, 2000 draws, γ = 1
+OLD_DEFAULT_SETTINGS = {"sampler": "sgld", "num_draws": 2000, "gamma": 1.0}
+
+
 def tool_names(samplers: list[str], skip_peers: bool) -> list[str]:
-    """``slt default``, ``slt <sampler>`` for each sampler, then the peers."""
-    return ["slt default", *(f"slt {s}" for s in samplers), *([] if skip_peers else PEER_TOOLS)]
+    """``slt default``, slt's old default, ``slt <sampler>`` for each sampler, then the peers."""
+    return ["slt default", OLD_DEFAULT, *(f"slt {s}" for s in samplers), *([] if skip_peers else PEER_TOOLS)]
 
 
 def settings_key(spec: dict, tool: str, seed: int, args: argparse.Namespace) -> str:
@@ -79,16 +83,17 @@ def slt_runs(case: Case, tool: str, seed: int, env: dict, args: argparse.Namespa
     """slt's runs on ``case``: the tool's defaults, then twice the draws each time while the next
     run is expected to fit the budget; a run still going when the budget ends is ended.  With the
     library's own "run until converged" option (:func:`networks_tools.converge_kwargs`): one run."""
-    sampler = None if tool == "slt default" else tool.removeprefix("slt ")
-    spent, draws = 0.0, None
+    sampler = None if tool in ("slt default", OLD_DEFAULT) else tool.removeprefix("slt ")
+    old = tool == OLD_DEFAULT
+    spent, draws = 0.0, OLD_DEFAULT_SETTINGS["num_draws"] if old and not args.quick else None
     for k in range(MAX_ATTEMPTS):
         remaining = args.budget_s - spent
         if k and 2 * att["seconds"] > remaining:
             yield {"stop": f"not converged: the next run ({2 * att['seconds']:.0f} s) would pass the budget"}
             return
-        conv = tools.converge_kwargs(remaining, rhat_target(env["spec"], args), args.rse)
-        att = tools.slt_attempt(case, sampler, seed=seed, draws=draws, timeout=remaining, quick=args.quick,
-                                converge=conv)
+        conv = {} if old else tools.converge_kwargs(remaining, rhat_target(env["spec"], args), args.rse)
+        att = tools.slt_attempt(case, "sgld" if old else sampler, seed=seed, draws=draws, timeout=remaining,
+                                quick=args.quick, converge=conv, default_gamma=tool == "slt default")
         att.setdefault("seconds", remaining)
         yield att
         if conv or "draws" not in att:
@@ -110,7 +115,8 @@ def peer_runs(case: Case, tool: str, seed: int, env: dict, args: argparse.Namesp
         yield {"stop": "not converged: the next run would pass the budget"}
 
 
-RUN_KEYS = ("seconds", "cpu_seconds", "warm_seconds", "sampler", "step_size", "chains", "draws", "burnin", "thin",
+RUN_KEYS = ("seconds", "cpu_seconds", "warm_seconds", "sampler", "step_size", "gamma", "gamma_search", "chains",
+            "draws", "burnin", "thin",
             "own_se", "own_rhat", "init_loss", "warnings", "info", "compile", "versions")
 
 
@@ -131,8 +137,9 @@ def run_cell(case: Case, tool: str, seed: int, env: dict, args: argparse.Namespa
             runs.append({**row, "error": att.get("error") or att["timeout"]})
             status = "error" if "error" in att else "not converged: ended at the budget"
             break
-        row.update(tools.judge(att, nbeta=case.nbeta, init_loss=env["init_loss"], exact=case.exact,
-                               exact_se=case.exact_se, rhat_max=rhat_max, rse_max=args.rse))
+        same_gamma = att.get("gamma", case.gamma) == case.gamma  # the exact values hold at the case's γ
+        row.update(tools.judge(att, nbeta=case.nbeta, init_loss=env["init_loss"], exact=case.exact if same_gamma
+                               else None, exact_se=case.exact_se, rhat_max=rhat_max, rse_max=args.rse))
         runs.append(row)
         if row.get("diverged") or row["converged"]:
             status, ttc = ("diverged", None) if row.get("diverged") else ("converged", spent)
@@ -229,15 +236,15 @@ def cell_order(key: str) -> tuple:
     """Cells by the ladder's case order, then slt's default, slt's samplers, the peers; then seed."""
     names = [s["name"] for s in CASES["full"] + CASES["quick"]]
     case, tool, seed = key.split("|")
-    rank = 0 if tool == "slt default" else 1 if tool.startswith("slt ") else 2 + list(PEER_TOOLS).index(tool) \
-        if tool in PEER_TOOLS else 9
+    rank = 0 if tool == "slt default" else 1 if tool == OLD_DEFAULT else 2 if tool.startswith("slt ") else \
+        3 + list(PEER_TOOLS).index(tool) if tool in PEER_TOOLS else 9
     return (names.index(case) if case in names else len(names), rank, tool, int(seed))
 
 
 def table(results: dict) -> list[str]:
     """The markdown table: one row per cell, in :func:`cell_order`."""
-    lines = ["| case | κ | exact | tool | seed | λ̂ ± se | R-hat | rel. se | z | draws | status | to converged (s) | "
-             "total (s) | budget (s) | load |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| case | κ | exact | tool | seed | γ | λ̂ ± se | R-hat | rel. se | z | draws | status | to converged (s) | "
+             "CPU s | total (s) | budget (s) | load |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key in sorted(results["cells"], key=cell_order):
         c = results["cells"][key]
         f, last = results["cases"].get(c["case"], {}), c.get("last", {})
@@ -246,9 +253,13 @@ def table(results: dict) -> list[str]:
         est = "—" if last.get("llc") is None else f"{last['llc']:.4g}" + (f" ± {last['se']:.2g}" if "se" in last
                                                                            else "")
         status = c.get("status") or c.get("error", "error")[:60]
-        lines.append(f"| {c['case']} | {kappa_text(f.get('kappa'))} | {exact} | {c['tool']} | {c['seed']} | {est} | "
+        cpu = sum(r.get("cpu_seconds") or 0.0 for r in c.get("runs", [])) if c.get("time_to_converged") else None
+        gamma = last.get("gamma", f.get("gamma"))
+        lines.append(f"| {c['case']} | {kappa_text(f.get('kappa'))} | {exact} | {c['tool']} | {c['seed']} | "
+                     f"{_num(gamma, 'g')} | {est} | "
                      f"{_num(last.get('rhat'), '.3f')} | {_num(last.get('rse'), '.1%')} | {_num(last.get('z'), '+.1f')}"
                      f" | {last.get('draws', '—')} | {status} | {_num(c.get('time_to_converged'), '.0f')} | "
+                     f"{_num(cpu, '.0f')} | "
                      f"{_num(c.get('seconds_total'), '.0f')} | {_num(c.get('budget_s'), '.0f')} | "
                      f"{max(c.get('load_avg_1min', [0])):.1f} |")
     return lines

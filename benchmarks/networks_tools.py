@@ -128,6 +128,7 @@ def _slt_child(case: Case, kw: dict, conn) -> None:
         out = {"mean": float(res.mean), "own_se": float(res.se), "own_rhat": float(res.rhat),
                "loss_trace": np.asarray(res.loss_traces, dtype=float), "init_loss": float(res.init_loss),
                "sampler": cfg.sampler, "step_size": float(cfg.step_size), "chains": cfg.num_chains,
+               "gamma": float(cfg.gamma), "gamma_search": res.info.get("gamma_search"),
                "draws": cfg.num_draws, "burnin": cfg.num_burnin, "thin": cfg.thin, "warnings": list(res.warnings),
                "info": {k: v for k, v in res.info.items() if isinstance(v, (str, int, float, bool))}}
     except Exception as exc:  # noqa: BLE001 - a divergence or a bad setting is a result here
@@ -156,11 +157,14 @@ def run_forked(fn, args: tuple, timeout: float) -> dict:
 
 
 def slt_attempt(case: Case, sampler: str | None, *, seed: int, draws: int | None, timeout: float, quick: bool,
-                converge: dict | None = None) -> dict:
+                converge: dict | None = None, default_gamma: bool = False) -> dict:
     """One :func:`slt.nn.estimate_llc` call on ``case`` at its defaults (``sampler`` None: the
-    library's default), ``draws`` draws per chain when given, ended after ``timeout`` seconds."""
-    kw = dict(loss_fn=functools.partial(mean_loss, case.loss), nbeta=case.nbeta, gamma=case.gamma, seed=seed,
+    library's default), ``draws`` draws per chain when given, ended after ``timeout`` seconds;
+    ``default_gamma``: γ left to the library (else the case's γ)."""
+    kw = dict(loss_fn=functools.partial(mean_loss, case.loss), nbeta=case.nbeta, seed=seed,
               restrict=case.restrict, device="cpu", sampler=sampler, **(converge or {}))
+    if not default_gamma:
+        kw["gamma"] = case.gamma
     if quick:
         kw.update(QUICK_SLT)
     if draws is not None:

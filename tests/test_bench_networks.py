@@ -84,10 +84,11 @@ def test_judge_and_problem_files(mods, tmp_path):
 def test_quick_run_cells_and_report(mods, tmp_path, capsys):
     _, _, bench = mods
     out = tmp_path / "networks"
-    argv = ["--quick", "--out", str(out), "--samplers", "--budget-s", "2", "--cases", "dln 3-2-3 L1", "transformer"]
+    argv = ["--quick", "--out", str(out), "--samplers", "--budget-s", "20", "--cases", "dln 3-2-3 L1", "transformer"]
     assert bench.main(argv) == 0
     res = json.loads((out / "networks.json").read_text())
-    assert set(res["cells"]) == {"dln 3-2-3 L1|slt default|0", "transformer|slt default|0", "transformer|slt default|1"}
+    assert set(res["cells"]) == {f"{case}|slt {tool}|{seed}" for tool in ("default", "old default")
+                                 for case, seed in (("dln 3-2-3 L1", 0), ("transformer", 0), ("transformer", 1))}
     q = res["cases"]["dln 3-2-3 L1"]
     assert q["exact"] == pytest.approx(q["closed_form"]) and q["dim"] == 6 and q["kappa"] > 1
     assert res["cases"]["transformer"]["exact"] is None and res["cases"]["transformer"]["dim"] > 0

@@ -16,11 +16,12 @@ from slt.samplers import (HMCOptions, MALAOptions, RMSpropOptions, SGLDOptions, 
 
 __all__ = [
     "LLCConfig", "SamplerOptions", "SGLDOptions", "MALAOptions", "HMCOptions", "SGNHTOptions", "RMSpropOptions",
-    "sampler_options", "Defaults", "default_settings", "SMALL_DIM", "MIN_DRAWS",
+    "sampler_options", "Defaults", "default_settings", "SMALL_DIM", "MIN_DRAWS", "DEFAULT_GAMMA",
 ]
 
 MIN_DRAWS = 8  # draws per chain the diagnostics need (split R-hat halves, trend-test windows of >= 4)
 SMALL_DIM = 16  # up to this many sampled coordinates, Hessians (and MALA's metric) are affordable
+DEFAULT_GAMMA = 1.0  # γ when the caller gives none (networks: the first γ their search tries)
 
 SamplerOptions = SGLDOptions | MALAOptions | HMCOptions | SGNHTOptions | RMSpropOptions
 
@@ -120,6 +121,7 @@ class Defaults:
     step_rule: str = "scan"  # "scan" (:func:`slt.estimators.tuning.calibrate`) or "curvature"
     adaptive_burnin: bool = False  # a "measured" burn-in (:func:`slt.estimators.tuning.equilibrate`)
     targets: tuple[float, float, int] | None = None  # (R-hat, relative se, max draws) when num_draws is not given
+    gamma_search: bool = False  # no γ given: the smallest local γ (:mod:`slt.estimators.localization`)
 
 
 def default_settings(dim: int, n: int | None, batch_size: int | None) -> Defaults:
@@ -133,7 +135,8 @@ def default_settings(dim: int, n: int | None, batch_size: int | None) -> Default
     in ~√κ steps where SGLD needs κ, and a Gaussian restriction has no step bias) with the
     curvature step rule, thin 1, no Richardson, and, when ``num_draws`` is not given, 500 draws
     doubled until split R-hat ≤ 1.05 and se/|λ̂| ≤ 5% or 8000 draws
-    (:mod:`slt.estimators.convergence`).
+    (:mod:`slt.estimators.convergence`), and, when γ is not given, the smallest γ of 1, 10, 100, …
+    at which the chains stay local (:mod:`slt.estimators.localization`); small problems γ = 1.
 
     >>> default_settings(2, 1000, None).sampler, default_settings(10_000, 1000, 100).sampler
     ('mala', 'sghmc')
@@ -146,4 +149,4 @@ def default_settings(dim: int, n: int | None, batch_size: int | None) -> Default
                         adaptive_burnin=mala)
     return Defaults(sampler="sghmc", num_chains=8, num_draws=500, thin=1, richardson=False,
                     options={"mala": dict(step_levels=4, metric=0.0)}, step_rule="curvature", adaptive_burnin=False,
-                    targets=(1.05, 0.05, 8000))
+                    targets=(1.05, 0.05, 8000), gamma_search=True)

@@ -24,7 +24,7 @@ from slt.estimators.backend import Backend, Chains, RunSpec
 from slt.estimators.config import LLCConfig
 from slt.estimators.recording import Recorder
 
-__all__ = ["Targets", "extend", "targets_held"]
+__all__ = ["Targets", "draw_more", "extend", "targets_held"]
 
 EXTEND_SEGMENT = 20  # segment_seed index of the first extension round
 
@@ -71,6 +71,22 @@ def _report(state: dict, draws: int, progress: bool) -> None:
               f"R-hat {state['rhat']:.3f}", file=sys.stderr)
 
 
+def draw_more(backend: Backend, chains: Chains, cfg: LLCConfig, center: Any, recorder: Recorder, more: int, *,
+              segment: int, progress: bool = False) -> tuple[Chains, LLCConfig]:
+    """``chains`` (the drawing run of ``cfg``) continued by ``more`` draws, the running sums of
+    ``recorder`` going on; returns every draw and the config with the total draws."""
+    run = backend.run(RunSpec(cfg, center, continues=True), chains.positions, num_steps=more * cfg.thin,
+                      thin=cfg.thin, seed=tuning.segment_seed(cfg.seed, segment), progress=progress,
+                      probe=recorder.probe)
+    total = cfg.num_draws + more
+    acc = None if chains.acceptance is None or run.acceptance is None else \
+        (chains.acceptance * cfg.num_draws + run.acceptance * more) / total
+    out = Chains(positions=run.positions, loss_traces=np.concatenate([chains.loss_traces, run.loss_traces], axis=1),
+                 distance_traces=np.concatenate([chains.distance_traces, run.distance_traces], axis=1),
+                 acceptance=acc, step_size=chains.step_size)
+    return out, replace(cfg, num_draws=total)
+
+
 def extend(backend: Backend, chains: Chains, cfg: LLCConfig, center: Any, recorder: Recorder, init_loss: float,
            targets: Targets, *, started: float, progress: bool) -> tuple[Chains, LLCConfig, dict]:
     """Continue ``chains`` (the drawing run of ``cfg``) until ``targets`` hold or the budget ends.
@@ -78,33 +94,24 @@ def extend(backend: Backend, chains: Chains, cfg: LLCConfig, center: Any, record
     Returns the chains with every draw, the config with the total draws, and the record for
     ``info["convergence"]``.
     """
-    traces, dists, pos = [chains.loss_traces], [chains.distance_traces], chains.positions
-    total, rounds, accepted = cfg.num_draws, 0, [(chains.acceptance, cfg.num_draws)]
+    rounds = 0
     while True:
-        state = targets_held(np.concatenate(traces, axis=1), cfg.nbeta, init_loss, targets)
-        _report(state, total, progress)
+        state = targets_held(chains.loss_traces, cfg.nbeta, init_loss, targets)
+        _report(state, cfg.num_draws, progress)
         if all(state["held"].values()):
             reason = "targets held"
             break
-        if total >= targets.max_draws:
+        if cfg.num_draws >= targets.max_draws:
             reason = f"max_draws={targets.max_draws} reached"
             break
         if targets.seconds is not None and time.perf_counter() - started >= targets.seconds:
             reason = f"time budget of {targets.seconds:g} s spent"
             break
-        more = min(total, targets.max_draws - total)
-        spec = RunSpec(cfg, center, continues=True)
-        run = backend.run(spec, pos, num_steps=more * cfg.thin, thin=cfg.thin,
-                          seed=tuning.segment_seed(cfg.seed, EXTEND_SEGMENT + rounds), progress=progress,
-                          probe=recorder.probe)
-        traces.append(run.loss_traces)
-        dists.append(run.distance_traces)
-        accepted.append((run.acceptance, more))
-        pos, total, rounds = run.positions, total + more, rounds + 1
-    acc = None if chains.acceptance is None else sum(a * n for a, n in accepted) / total
-    out = Chains(positions=pos, loss_traces=np.concatenate(traces, axis=1),
-                 distance_traces=np.concatenate(dists, axis=1), acceptance=acc, step_size=chains.step_size)
+        more = min(cfg.num_draws, targets.max_draws - cfg.num_draws)
+        chains, cfg = draw_more(backend, chains, cfg, center, recorder, more, segment=EXTEND_SEGMENT + rounds,
+                                progress=progress)
+        rounds += 1
     record = dict(target_rhat=targets.rhat, target_rse=targets.rse, max_draws=targets.max_draws,
                   seconds_budget=targets.seconds, rhat=state["rhat"], rse=state["rse"], held=state["held"],
-                  converged=all(state["held"].values()), draws=total, rounds=rounds, stopped=reason)
-    return out, replace(cfg, num_draws=total), record
+                  converged=all(state["held"].values()), draws=cfg.num_draws, rounds=rounds, stopped=reason)
+    return chains, cfg, record

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from slt.estimators import tuning
+from slt.estimators.config import DEFAULT_GAMMA
 from slt.estimators.core import default_nbeta
 from slt.estimators.exact import check_proper, exact_tempered_expectation
 from slt.estimators.free_energy import free_energy_on, tempered_run, wbic_on
@@ -24,7 +25,6 @@ from slt.sampling.rng import seed_to_int
 
 __all__ = ["estimate_llc", "calibrate", "wbic", "free_energy", "resolve_nbeta", "resolve_point", "DEFAULT_GAMMA"]
 
-DEFAULT_GAMMA = 1.0
 BIAS_NOTE = 0.05  # exact finite-nβ value this far below λ gets a note in the warnings
 
 
@@ -131,7 +131,7 @@ def estimate_llc(model: Any, w_star: Sequence[float] | None = None, *, exact: bo
     backend = NumbaBackend(model, nbeta, s.batch_size)
     req = Request(**{**s.request_fields(), "nbeta": nbeta})
     resolve(backend, req)  # reject bad settings before the quadrature
-    exact_value, notes = _exact_note(model, nbeta, float(s.gamma), w, exact)
+    exact_value, notes = _exact_note(model, nbeta, DEFAULT_GAMMA if s.gamma is None else float(s.gamma), w, exact)
     return estimate(backend, w, Request(**{**req.__dict__, "exact": exact_value, "notes": notes}))
 
 

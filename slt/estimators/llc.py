@@ -19,10 +19,10 @@ from typing import Any
 
 from slt import samplers
 from slt.errors import DivergenceError
-from slt.estimators import tuning
+from slt.estimators import localization, tuning
 from slt.estimators.backend import Backend, Chains, RunSpec, capabilities, check_backend
-from slt.estimators.convergence import Targets, extend
-from slt.estimators.config import MIN_DRAWS, SMALL_DIM, LLCConfig, default_settings
+from slt.estimators.convergence import Targets, draw_more, extend
+from slt.estimators.config import DEFAULT_GAMMA, MIN_DRAWS, SMALL_DIM, LLCConfig, default_settings
 from slt.estimators.core import fine_config, llc_from_traces, richardson_extrapolate
 from slt.estimators.recording import Recorder, Recording
 from slt.estimators.results import LLCResult
@@ -115,7 +115,8 @@ def resolve(backend: Backend, req: Request) -> tuple[LLCConfig, dict]:
     if req.num_burnin is not None:
         count("num_burnin", req.num_burnin, 0)
     count("fluctuation_points", req.fluctuation_points, 0)
-    cfg = LLCConfig(nbeta=req.nbeta, gamma=req.gamma, step_size=1.0, num_chains=num_chains, num_draws=num_draws,
+    gamma = DEFAULT_GAMMA if req.gamma is None else req.gamma
+    cfg = LLCConfig(nbeta=req.nbeta, gamma=gamma, step_size=1.0, num_chains=num_chains, num_draws=num_draws,
                     num_burnin=0, thin=thin, sampler=sampler, seed=None if req.seed is None else seed_to_int(req.seed),
                     batch_size=batch, options=opts)
     if isinstance(req.step_size, str) and req.step_size not in STEP_RULES:
@@ -130,7 +131,9 @@ def resolve(backend: Backend, req: Request) -> tuple[LLCConfig, dict]:
         rule = "curvature"
     choices = dict(rule=rule, richardson=richardson, auto_thin=req.thin is None and d.thin is None,
                    targets=_targets(req, num_draws, richardson, d.targets),
-                   adapt=req.num_burnin is None and rec.burnin == "measured" and req.gamma > 0
+                   gamma_search=req.gamma is None and d.gamma_search and rule == "curvature"
+                   and not isinstance(req.step_size, (int, float)) and not rec.exact,
+                   adapt=req.num_burnin is None and rec.burnin == "measured" and gamma > 0
                    and backend.dim <= SMALL_DIM and d.adaptive_burnin
                    and {"metropolis_probes", "hessians"} <= caps)
     return cfg, choices
@@ -198,11 +201,12 @@ def _burnin(cfg: LLCConfig, req: Request, choices: dict) -> tuple[LLCConfig, tup
     return replace(cfg, num_burnin=burnin, thin=thin), notes
 
 
-def _curvature_run(backend: Backend, cfg: LLCConfig, center: Any, req: Request, choices: dict, info: dict):
+def _curvature_run(backend: Backend, cfg: LLCConfig, center: Any, req: Request, info: dict,
+                   retries: int = STEP_RETRIES):
     """The curvature rule's run: burn in at the step from w*, re-measure the curvature where the
     chains went, lower the step if needed, relax and draw; a step that diverges in burn-in is
-    quartered (at most STEP_RETRIES times) and the burn-in started again."""
-    for attempt in range(STEP_RETRIES + 1):
+    quartered (at most ``retries`` times) and the burn-in started again."""
+    for attempt in range(retries + 1):
         try:
             spec = RunSpec(cfg, center)
             pos = backend.run(spec, backend.start(center, cfg.num_chains, cfg.nbeta, cfg.gamma),
@@ -211,7 +215,7 @@ def _curvature_run(backend: Backend, cfg: LLCConfig, center: Any, req: Request, 
                               progress=_label(req.progress, "burn-in")).positions
             break
         except DivergenceError:
-            if attempt == STEP_RETRIES:
+            if attempt == retries:
                 raise
             cfg = replace(cfg, step_size=cfg.step_size / 4)
             backend.note(f"the curvature rule's step diverged in burn-in; quartered to {cfg.step_size:.3g}")
@@ -231,6 +235,37 @@ def _curvature_run(backend: Backend, cfg: LLCConfig, center: Any, req: Request, 
                          seed=tuning.segment_seed(cfg.seed, 11), progress=_label(req.progress, "draws"),
                          probe=recorder.probe)
     return chains, cfg, recorder
+
+
+def _gamma_search(backend: Backend, cfg: LLCConfig, center: Any, req: Request, choices: dict, info: dict,
+                  init_loss: float) -> tuple[Chains, LLCConfig, Any, tuple[str, ...]]:
+    """The curvature rule's run at the smallest local γ (:mod:`slt.estimators.localization`): at each
+    γ the step and burn-in follow from the curvature at w* (``info["curvature"]``); a divergence
+    moves on to the next γ instead of quartering the step."""
+    base_notes = tuple(req.notes)
+    kept: dict[float, tuple[dict, tuple[str, ...]]] = {}
+
+    def run_at(gamma: float):
+        at = replace(cfg, gamma=gamma, num_draws=min(cfg.num_draws, localization.CHECK_DRAWS), step_size=tuning.curvature_step(
+            cfg.sampler, cfg.nbeta, gamma, info["curvature"], batch_size=cfg.batch_size, n=backend.n))
+        at, burnin_notes = _burnin(at, req, choices)
+        facts: dict = {}
+        out = _curvature_run(backend, at, center, req, facts, retries=0)
+        kept[gamma] = facts, burnin_notes
+        return out
+
+    num_draws = cfg.num_draws
+    (chains, cfg, recorder), trials = localization.smallest_local_gamma(
+        run_at, cfg.gamma, cfg.nbeta, init_loss, progress=bool(req.progress))
+    if num_draws > cfg.num_draws:  # the rest of the first block, after the check
+        chains, cfg = draw_more(backend, chains, cfg, center, recorder, num_draws - cfg.num_draws,
+                                segment=localization.REST_SEGMENT, progress=_label(req.progress, "draws"))
+    facts, burnin_notes = kept[cfg.gamma]
+    info.update(facts, gamma_search=trials)
+    if trials[-1]["outcome"] != "local":
+        base_notes += (localization.describe(trials) + f": no γ up to {cfg.gamma:g} kept the chains in one region; "
+                       "λ̂ is not a local quantity here (pass gamma to choose one)",)
+    return chains, cfg, recorder, base_notes + burnin_notes
 
 
 def _label(progress: bool | str, phase: str) -> bool | str:
@@ -267,8 +302,12 @@ def estimate(backend: Backend, center: Any, req: Request) -> LLCResult:
         fine = _result(backend, chains, fine_cfg, init_loss, recorder, req, notes + n2, {**info, **more})
         return richardson_extrapolate(fine, coarse.loss_traces, cfg)
     rec = cfg.record
+    if choices["gamma_search"]:
+        chains, cfg, recorder, notes = _gamma_search(backend, cfg, center, req, choices, info, init_loss)
+        chains, cfg = _converge(backend, chains, cfg, center, recorder, init_loss, choices, info, started, req)
+        return _result(backend, chains, cfg, init_loss, recorder, req, notes, info)
     if choices["rule"] == "curvature" and not given_step and not rec.exact:
-        chains, cfg, recorder = _curvature_run(backend, cfg, center, req, choices, info)
+        chains, cfg, recorder = _curvature_run(backend, cfg, center, req, info)
         chains, cfg = _converge(backend, chains, cfg, center, recorder, init_loss, choices, info, started, req)
         return _result(backend, chains, cfg, init_loss, recorder, req, notes, info)
     target = rec.adapt_acceptance if rec.exact and choices["rule"] == "curvature" and not given_step else None

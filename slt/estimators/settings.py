@@ -25,7 +25,9 @@ class Settings:
     Attributes
     ----------
     nbeta : nβ (default n/log n for models with a sample size n; required for potentials).
-    gamma : localization strength γ ≥ 0 of the term (γ/2)‖w − w*‖².
+    gamma : localization strength γ ≥ 0 of the term (γ/2)‖w − w*‖² (None: 1 on small problems;
+        on networks the smallest γ of 1, 10, 100, … at which the chains stay finite and agree,
+        :mod:`slt.estimators.localization`).
     step_size : ε, or "auto" (the problem's step rule: a scan of pilot runs for small problems,
         the curvature rule for networks; :mod:`slt.estimators.tuning`), or a rule by name:
         "scan" or "curvature".
@@ -53,7 +55,7 @@ class Settings:
     """
 
     nbeta: float | None = None
-    gamma: float = 1.0
+    gamma: float | None = None
     step_size: float | str = "auto"
     num_chains: int | None = None
     num_draws: int | None = None

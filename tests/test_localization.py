@@ -1,0 +1,125 @@
+"""The γ search of networks (slt.estimators.localization): the smallest γ at which chains stay local."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from slt.errors import DivergenceError
+from slt.estimators.backend import Chains
+from slt.estimators.localization import GAMMA_RHAT, describe, ladder, smallest_local_gamma
+
+
+def _chains(offsets: list[float], seed: int = 0) -> Chains:
+    """Loss traces of 4 chains × 100 draws: N(0.1, 0.01²) noise around per-chain offsets."""
+    rng = np.random.default_rng(seed)
+    traces = 1.0 + np.asarray(offsets)[:, None] + 0.01 * rng.normal(size=(len(offsets), 100))
+    return Chains(positions=None, loss_traces=traces, distance_traces=np.zeros_like(traces), acceptance=None,
+                  step_size=1e-3)
+
+
+def test_ladder_is_powers_of_ten_from_the_start():
+    assert ladder(2.0) == (2.0, 20.0, 200.0, 2000.0, 20000.0, 200000.0)
+
+
+def test_search_moves_past_divergence_and_disagreement_to_the_first_local_gamma():
+    calls = []
+
+    def run_at(gamma):
+        calls.append(gamma)
+        if gamma == 1.0:
+            raise DivergenceError(0, 100, math.nan)
+        if gamma == 10.0:
+            return (_chains([0.0, 0.0, 0.5, 0.5]), "at 10")  # two regions: R-hat far above 1.1
+        return (_chains([0.0, 0.0, 0.0, 0.0], seed=int(gamma)), f"at {gamma:g}")
+
+    out, trials = smallest_local_gamma(run_at, 1.0, nbeta=10.0, init_loss=1.0)
+    assert calls == [1.0, 10.0, 100.0]  # stops at the first local γ
+    assert out[1] == "at 100"
+    assert [t["outcome"] for t in trials] == ["diverged", "chains disagree", "local"]
+    assert trials[1]["rhat"] > GAMMA_RHAT >= trials[2]["rhat"]
+    assert trials[2]["llc"] == pytest.approx(10.0 * (out[0].loss_traces.mean() - 1.0))
+    assert "γ=1 diverged" in describe(trials) and "γ=100 local" in describe(trials)
+
+
+def test_search_returns_the_largest_finite_gamma_when_none_is_local_and_raises_when_all_diverge():
+    def disagree(gamma):
+        if gamma < 100:
+            raise DivergenceError(0, 100, math.nan)
+        return (_chains([0.0, 1.0, 0.0, 1.0]), gamma)
+
+    out, trials = smallest_local_gamma(disagree, 1.0, nbeta=10.0, init_loss=1.0)
+    assert out[1] == ladder(1.0)[-1]
+    assert all(t["outcome"] != "local" for t in trials)
+
+    def diverge(gamma):
+        raise DivergenceError(0, 100, math.nan)
+
+    with pytest.raises(DivergenceError):
+        smallest_local_gamma(diverge, 1.0, nbeta=10.0, init_loss=1.0)
+
+
+# ---- on the torch backend: a network whose flat directions end at a cliff ----
+torch = pytest.importorskip("torch")
+FLAT, STIFF, N = 18, 2, 200
+
+
+class Cliff(torch.nn.Module):
+    """f(x) = x[:, :2]·w[:2] + c(w), c(w) = 10⁶ max(0, ‖w‖² − 1)²: a regression on 2 of 20
+    coordinates; the other 18 are flat inside the unit ball and walled outside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(STIFF + FLAT, dtype=torch.float64))
+
+    def forward(self, x):
+        wall = 1e6 * torch.clamp(self.w.square().sum() - 1.0, min=0.0) ** 2
+        return x[:, :STIFF] @ self.w[:STIFF] + wall
+
+
+def _cliff_problem():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(N, STIFF, dtype=torch.float64, generator=g)
+    y = 0.5 * torch.randn(N, dtype=torch.float64, generator=g)
+    model = Cliff()
+    with torch.no_grad():  # w* at the least-squares minimum (inside the ball)
+        model.w[:STIFF] = torch.linalg.lstsq(X, y).solution
+    return model, X, y
+
+
+def _loss(out, y):
+    return 0.5 * (out - y).square().mean()
+
+
+def test_default_gamma_on_a_network_is_the_first_that_keeps_the_chains_inside_the_walls():
+    from slt.nn import estimate_llc
+
+    model, X, y = _cliff_problem()
+    nbeta = 100.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = estimate_llc(model, (X, y), loss_fn=_loss, nbeta=nbeta, seed=0, fluctuation_points=0)
+    trials = res.info["gamma_search"]
+    # γ = 1 and 10 let the 18 flat coordinates spread to ‖w‖² ≈ 18 and 1.8, past the wall at 1;
+    # γ = 100 keeps them at ‖w‖² ≈ 0.18 + ‖w*‖², inside it
+    assert [t["gamma"] for t in trials] == [1.0, 10.0, 100.0]
+    assert [t["outcome"] for t in trials][-1] == "local" and all(t["outcome"] != "local" for t in trials[:-1])
+    assert res.config.gamma == 100.0
+    # inside the ball the loss is the 2-coordinate regression: λ̂ = ½ Σ nβh/(nβh + γ) exactly
+    h = torch.linalg.eigvalsh(X.T @ X / N).numpy()
+    exact = 0.5 * float(np.sum(nbeta * h / (nbeta * h + 100.0)))
+    assert abs(res.mean - exact) <= 3 * res.se, (res.mean, res.se, exact)
+    assert res.rhat <= 1.05
+
+
+def test_a_given_gamma_is_used_as_given():
+    from slt.nn import estimate_llc
+
+    model, X, y = _cliff_problem()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = estimate_llc(model, (X, y), loss_fn=_loss, nbeta=100.0, gamma=300.0, seed=0, fluctuation_points=0,
+                           num_draws=200)
+    assert res.config.gamma == 300.0 and "gamma_search" not in res.info
