@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -90,7 +91,10 @@ sums = CrossSums()
 for k in range(D):
     sums.add(train[:, k].reshape(C, n * T), q[:, k].reshape(C, m * T))
 pooled = chain_covariances(*sums.totals()).mean(0) * (C * D) / (C * D - 1)  # devinterp divides by N - 1
-theirs = influences[:n, n:].transpose(0, 2, 1, 3).reshape(n * T, m * T)
+order = [str(v)[5:] for v in sorted(v for v in d.data_vars if str(v).startswith("loss_") and v != "sampling_loss")]
+rows = slice(0, n) if order[0] == "train" else slice(m, m + n)  # compute_bif concatenates the observables by name
+cols = slice(n, n + m) if order[0] == "train" else slice(0, m)
+theirs = influences[rows, cols].transpose(0, 2, 1, 3).reshape(n * T, m * T)
 bif_diff = float(np.abs(pooled - theirs).max() / np.abs(theirs).max())
 sus = compute_susceptibilities({"full": samples, "same": samples}, "train")
 theirs_chi = sus["susceptibilities"]["sus"].values[:, 0]
@@ -148,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for n in sizes:
         cfg = {**base, "problem": str(problem(n, 16, 300)), "zarr": str(OUT / f"devinterp_n{n}.zarr"), "n": n, "m": 16}
+        shutil.rmtree(cfg["zarr"], ignore_errors=True)  # devinterp refuses to reuse a store (and would cache)
         row = {"config": cfg, "slt": _run(sys.executable, SLT_CHILD, cfg),
                "devinterp": _run(str(py), DEVINTERP_CHILD, cfg) if py else {"error": how}}
         results.append(row)
