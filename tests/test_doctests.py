@@ -22,10 +22,7 @@ from slt.errors import SLTWarning
 ROOT = Path(slt.__file__).resolve().parent
 
 # docstring example (DocTest name) -> how it fails today
-EXCLUDED = {
-    "slt.gibbs.gibbs_density": "prints 1.0005 where it says 1.0 (the quadrature's second moment of harmonic "
-                               "on (-8, 8) with 200 bins; round(..., 4) shows the grid error)",
-}
+EXCLUDED: dict[str, str] = {}
 
 
 def module_names() -> list[str]:
@@ -64,6 +61,8 @@ def test_docstring_examples(name: str):
 
 def test_excluded_examples_exist():
     """An entry of EXCLUDED names a real example (a renamed function must not hide a new one)."""
+    if not EXCLUDED:
+        pytest.skip("no example is excluded")
     for name in EXCLUDED:
         module = import_or_skip(name.rsplit(".", 1)[0])
         assert any(t.name == name and t.examples for t in doctest.DocTestFinder().find(module)), name
