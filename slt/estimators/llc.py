@@ -21,7 +21,7 @@ from slt import samplers
 from slt.errors import DivergenceError
 from slt.estimators import localization, tuning
 from slt.estimators.backend import Backend, Chains, RunSpec, capabilities, check_backend
-from slt.estimators.convergence import Targets, draw_more, extend
+from slt.estimators.convergence import Targets, extend
 from slt.estimators.config import DEFAULT_GAMMA, MIN_DRAWS, SMALL_DIM, LLCConfig, default_settings
 from slt.estimators.core import fine_config, llc_from_traces, richardson_extrapolate
 from slt.estimators.recording import Recorder, Recording
@@ -242,11 +242,10 @@ def _gamma_search(backend: Backend, cfg: LLCConfig, center: Any, req: Request, c
     """The curvature rule's run at the smallest local γ (:mod:`slt.estimators.localization`): at each
     γ the step and burn-in follow from the curvature at w* (``info["curvature"]``); a divergence
     moves on to the next γ instead of quartering the step."""
-    base_notes = tuple(req.notes)
     kept: dict[float, tuple[dict, tuple[str, ...]]] = {}
 
     def run_at(gamma: float):
-        at = replace(cfg, gamma=gamma, num_draws=min(cfg.num_draws, localization.CHECK_DRAWS), step_size=tuning.curvature_step(
+        at = replace(cfg, gamma=gamma, step_size=tuning.curvature_step(
             cfg.sampler, cfg.nbeta, gamma, info["curvature"], batch_size=cfg.batch_size, n=backend.n))
         at, burnin_notes = _burnin(at, req, choices)
         facts: dict = {}
@@ -254,18 +253,11 @@ def _gamma_search(backend: Backend, cfg: LLCConfig, center: Any, req: Request, c
         kept[gamma] = facts, burnin_notes
         return out
 
-    num_draws = cfg.num_draws
     (chains, cfg, recorder), trials = localization.smallest_local_gamma(
         run_at, cfg.gamma, cfg.nbeta, init_loss, progress=bool(req.progress))
-    if num_draws > cfg.num_draws:  # the rest of the first block, after the check
-        chains, cfg = draw_more(backend, chains, cfg, center, recorder, num_draws - cfg.num_draws,
-                                segment=localization.REST_SEGMENT, progress=_label(req.progress, "draws"))
     facts, burnin_notes = kept[cfg.gamma]
     info.update(facts, gamma_search=trials)
-    if trials[-1]["outcome"] != "local":
-        base_notes += (localization.describe(trials) + f": no γ up to {cfg.gamma:g} kept the chains in one region; "
-                       "λ̂ is not a local quantity here (pass gamma to choose one)",)
-    return chains, cfg, recorder, base_notes + burnin_notes
+    return chains, cfg, recorder, tuple(req.notes) + burnin_notes
 
 
 def _label(progress: bool | str, phase: str) -> bool | str:

@@ -23,6 +23,7 @@ import copy
 import hashlib
 import json
 import tempfile
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from slt.errors import SLTWarning
 from slt.io import atomic_write
 from slt.nn.flat import LossFn
 
@@ -50,7 +52,8 @@ class Trajectory:
     """λ̂ over training checkpoints, in the order given.
 
     ``store`` is the sweep store holding every cell's full record (``slt.sweeps.load(store)``:
-    per-chain values, ν̂, step size, timings), or None when no ``out`` was given.
+    per-chain values, ν̂, step size, timings), or None when no ``out`` was given.  ``gamma``: the
+    localization each checkpoint ran at (λ̂ at different γ are not comparable).
     """
 
     keys: tuple
@@ -59,6 +62,7 @@ class Trajectory:
     init_loss: np.ndarray
     rhat: np.ndarray | None = None
     store: Path | None = None
+    gamma: np.ndarray | None = None
 
 
 def llc_trajectory(
@@ -128,7 +132,18 @@ def llc_trajectory(
             _export_jsonl(jsonl, root)
     keys = tuple(k for k, _ in items)
     arrays = (np.array([rows[k][f] for k in keys], dtype=float) for f in ("llc", "se", "init_loss", "rhat"))
-    return Trajectory(keys, *arrays, store=None if out is None else root)
+    return Trajectory(keys, *arrays, store=None if out is None else root, gamma=gammas(rows, keys))
+
+
+def gammas(rows: dict[Any, dict[str, Any]], keys: tuple) -> np.ndarray:
+    """The γ of each checkpoint's record; an SLTWarning when they differ (no γ was given, and each
+    network took the smallest γ that kept its chains local: :mod:`slt.estimators.localization`)."""
+    gamma = np.array([rows[k]["gamma"] for k in keys], dtype=float)
+    if np.unique(gamma).size > 1:
+        warnings.warn(f"the checkpoints ran at different localizations γ {sorted(set(gamma.tolist()))}, each the "
+                      "smallest that kept its chains local; λ̂ at different γ are not comparable: pass gamma= "
+                      "(e.g. the largest) to put every checkpoint on one", SLTWarning, stacklevel=3)
+    return gamma
 
 
 def _items(checkpoints) -> list[tuple[Any, Any]]:
