@@ -57,7 +57,7 @@ PEER_TOOLS = {"devinterp 2.0.1": "devinterp", "canonical-interp 0.1.5": "canonic
 
 
 OLD_DEFAULT = "slt old default"  # the network default before issue 29: 8 chains of SGLD, 2000 draws, γ = 1
-OLD_DEFAULT_SETTINGS = {"sampler": "sgld", "num_draws": 2000, "gamma": 1.0}
+OLD_DEFAULT_DRAWS = 2000
 
 
 def tool_names(samplers: list[str], skip_peers: bool) -> list[str]:
@@ -85,13 +85,15 @@ def slt_runs(case: Case, tool: str, seed: int, env: dict, args: argparse.Namespa
     library's own "run until converged" option (:func:`networks_tools.converge_kwargs`): one run."""
     sampler = None if tool in ("slt default", OLD_DEFAULT) else tool.removeprefix("slt ")
     old = tool == OLD_DEFAULT
-    spent, draws = 0.0, OLD_DEFAULT_SETTINGS["num_draws"] if old and not args.quick else None
+    spent, draws = 0.0, OLD_DEFAULT_DRAWS if old and not args.quick else None
     for k in range(MAX_ATTEMPTS):
         remaining = args.budget_s - spent
         if k and 2 * att["seconds"] > remaining:
             yield {"stop": f"not converged: the next run ({2 * att['seconds']:.0f} s) would pass the budget"}
             return
         conv = {} if old else tools.converge_kwargs(remaining, rhat_target(env["spec"], args), args.rse)
+        if tool == "slt default" and conv:  # the library's own targets and draw budget; only the time is the cell's
+            conv = {k: v for k, v in conv.items() if not k.startswith("target_")}
         att = tools.slt_attempt(case, "sgld" if old else sampler, seed=seed, draws=draws, timeout=remaining,
                                 quick=args.quick, converge=conv, default_gamma=tool == "slt default")
         att.setdefault("seconds", remaining)

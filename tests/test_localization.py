@@ -9,7 +9,7 @@ import pytest
 
 from slt.errors import DivergenceError
 from slt.estimators.backend import Chains
-from slt.estimators.localization import ladder, smallest_local_gamma
+from slt.estimators.localization import LeftBasin, check_basin, ladder, smallest_local_gamma
 
 
 def _chains(offsets: list[float], seed: int = 0) -> Chains:
@@ -24,21 +24,32 @@ def test_ladder_is_powers_of_ten_from_the_start():
     assert ladder(2.0) == (2.0, 20.0, 200.0, 2000.0, 20000.0, 200000.0)
 
 
-def test_search_moves_past_divergence_to_the_first_finite_gamma():
+def test_search_moves_past_divergence_to_the_first_gamma_whose_chains_stay():
     calls = []
 
     def run_at(gamma):
         calls.append(gamma)
-        if gamma < 100.0:
+        if gamma == 1.0:
             raise DivergenceError(0, 100, math.nan)
+        if gamma == 10.0:
+            check_basin(rise=0.5, gap=1.0, first_step=1e-3, step=1e-4)
         return (_chains([0.0, 0.0, 0.5, 0.5]), f"at {gamma:g}")  # slow mixing is not a reason to move on
 
     out, trials = smallest_local_gamma(run_at, 1.0, nbeta=10.0, init_loss=1.0)
     assert calls == [1.0, 10.0, 100.0]  # stops at the first γ whose chains stay finite
     assert out[1] == "at 100"
-    assert [t["outcome"] for t in trials] == ["diverged", "diverged", "finite"]
+    assert [t["outcome"] for t in trials] == ["diverged", "left the basin", "local"]
+    assert "50% of the way" in trials[1]["why"]
     assert trials[0]["rhat"] is None and trials[2]["rhat"] > 1.1
     assert trials[2]["llc"] == pytest.approx(10.0 * (out[0].loss_traces.mean() - 1.0))
+
+
+def test_the_basin_check_needs_both_a_stiffer_region_and_a_climbing_loss():
+    check_basin(rise=0.9, gap=1.0, first_step=1e-3, step=1e-3)  # a weak signal: high rise, same stiffness
+    check_basin(rise=0.01, gap=1.0, first_step=1e-3, step=1e-5)  # stiffer at the loss of w* (rescalings)
+    check_basin(rise=5.0, gap=-0.1, first_step=1e-3, step=1e-5)  # w* no better than the zero network
+    with pytest.raises(LeftBasin, match="20% of the way"):
+        check_basin(rise=0.2, gap=1.0, first_step=1e-3, step=5e-4)
 
 
 def test_search_raises_the_last_divergence_when_every_gamma_diverges():
@@ -48,6 +59,12 @@ def test_search_raises_the_last_divergence_when_every_gamma_diverges():
     with pytest.raises(DivergenceError) as caught:
         smallest_local_gamma(diverge, 1.0, nbeta=10.0, init_loss=1.0)
     assert caught.value.draw == int(ladder(1.0)[-1])
+
+    def leave(gamma):
+        check_basin(rise=1.0, gap=1.0, first_step=1.0, step=0.1)
+
+    with pytest.raises(ValueError, match="left the basin of w\\* at every γ up to 100000"):
+        smallest_local_gamma(leave, 1.0, nbeta=10.0, init_loss=1.0)
 
 
 # ---- on the torch backend: a network whose flat directions end at a cliff ----
@@ -94,7 +111,7 @@ def test_default_gamma_on_a_network_is_the_first_that_keeps_the_chains_inside_th
     # γ = 1 and 10 let the 18 flat coordinates spread to ‖w‖² ≈ 18 and 1.8, past the wall at 1;
     # γ = 100 keeps them at ‖w‖² ≈ 0.18 + ‖w*‖², inside it
     assert [t["gamma"] for t in trials] == [1.0, 10.0, 100.0]
-    assert [t["outcome"] for t in trials] == ["diverged", "diverged", "finite"]
+    assert [t["outcome"] for t in trials][-1] == "local" and trials[-1]["gamma"] == 100.0
     assert res.config.gamma == 100.0
     # inside the ball the loss is the 2-coordinate regression: λ̂ = ½ Σ nβh/(nβh + γ) exactly
     h = torch.linalg.eigvalsh(X.T @ X / N).numpy()

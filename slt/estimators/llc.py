@@ -15,7 +15,9 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
 
 from slt import samplers
 from slt.errors import DivergenceError
@@ -202,20 +204,24 @@ def _burnin(cfg: LLCConfig, req: Request, choices: dict) -> tuple[LLCConfig, tup
 
 
 def _curvature_run(backend: Backend, cfg: LLCConfig, center: Any, req: Request, info: dict,
-                   retries: int = STEP_RETRIES):
+                   check: Callable[[float, float, float], None] | None = None):
     """The curvature rule's run: burn in at the step from w*, re-measure the curvature where the
     chains went, lower the step if needed, relax and draw; a step that diverges in burn-in is
-    quartered (at most ``retries`` times) and the burn-in started again."""
-    for attempt in range(retries + 1):
+    quartered (at most STEP_RETRIES times) and the burn-in started again.  ``check(loss, first,
+    step)`` sees the chains' mean loss at the end of the burn-in, the step from w* and the step
+    the run goes on with (it may raise to stop the run)."""
+    first = cfg.step_size
+    for attempt in range(STEP_RETRIES + 1):
         try:
             spec = RunSpec(cfg, center)
-            pos = backend.run(spec, backend.start(center, cfg.num_chains, cfg.nbeta, cfg.gamma),
-                              num_steps=max(cfg.num_burnin, 1), thin=max(cfg.num_burnin, 1),
-                              seed=tuning.segment_seed(cfg.seed, 10 + attempt),
-                              progress=_label(req.progress, "burn-in")).positions
+            burn = backend.run(spec, backend.start(center, cfg.num_chains, cfg.nbeta, cfg.gamma),
+                               num_steps=max(cfg.num_burnin, 1), thin=max(cfg.num_burnin, 1),
+                               seed=tuning.segment_seed(cfg.seed, 10 + attempt),
+                               progress=_label(req.progress, "burn-in"))
+            pos = burn.positions
             break
         except DivergenceError:
-            if attempt == retries:
+            if attempt == STEP_RETRIES:
                 raise
             cfg = replace(cfg, step_size=cfg.step_size / 4)
             backend.note(f"the curvature rule's step diverged in burn-in; quartered to {cfg.step_size:.3g}")
@@ -223,6 +229,8 @@ def _curvature_run(backend: Backend, cfg: LLCConfig, center: Any, req: Request, 
     step = min(cfg.step_size, tuning.curvature_step(cfg.sampler, cfg.nbeta, cfg.gamma, at,
                                                     batch_size=cfg.batch_size, n=backend.n))
     info.update(curvature_at_chains=float(at), burnin_step_size=float(cfg.step_size))
+    if check is not None:
+        check(float(np.mean(burn.loss_traces[:, -1])), first, step)
     relax = min(math.ceil(tuning.RELAX_STEPS * cfg.step_size / step), cfg.num_burnin) if step < cfg.step_size else 0
     cfg = replace(cfg, step_size=step)
     if relax:
@@ -240,16 +248,24 @@ def _curvature_run(backend: Backend, cfg: LLCConfig, center: Any, req: Request, 
 def _gamma_search(backend: Backend, cfg: LLCConfig, center: Any, req: Request, choices: dict, info: dict,
                   init_loss: float) -> tuple[Chains, LLCConfig, Any, tuple[str, ...]]:
     """The curvature rule's run at the smallest local γ (:mod:`slt.estimators.localization`): at each
-    γ the step and burn-in follow from the curvature at w* (``info["curvature"]``); a divergence
-    moves on to the next γ instead of quartering the step."""
+    γ the step and burn-in follow from the curvature at w* (``info["curvature"]``)."""
     kept: dict[float, tuple[dict, tuple[str, ...]]] = {}
+    gap = float(backend.loss(center * 0)) - init_loss  # how far the loss is from the zero network's
+    notes_before = backend.notes()
 
     def run_at(gamma: float):
         at = replace(cfg, gamma=gamma, step_size=tuning.curvature_step(
             cfg.sampler, cfg.nbeta, gamma, info["curvature"], batch_size=cfg.batch_size, n=backend.n))
         at, burnin_notes = _burnin(at, req, choices)
         facts: dict = {}
-        out = _curvature_run(backend, at, center, req, facts, retries=0)
+        backend.clear_notes()  # a rejected γ's notes are not this estimate's
+        for note in notes_before:
+            backend.note(note)
+
+        def check(loss: float, first: float, step: float) -> None:
+            localization.check_basin(loss - init_loss, gap, first, step)
+
+        out = _curvature_run(backend, at, center, req, facts, check=check)
         kept[gamma] = facts, burnin_notes
         return out
 
