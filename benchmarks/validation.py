@@ -165,10 +165,29 @@ def write_report(out: Path) -> None:
             "", "## 4. Deep linear networks: the torch bridge's defaults (`accuracy_dln.py`: n = 10⁴, γ = 1, seed 0)", "",
             "Rows run with `--no-reference` have no exact value here; the HMC values of an earlier stop are in",
             "VALIDATION_EARLIER.md.", ""] + _dln_table(HERE / "out" / "accuracy_dln") + [
-            "", "Figures measured at earlier stops and not rerun here are in",
-                             "[`VALIDATION_EARLIER.md`](VALIDATION_EARLIER.md).", ""]
+            ""] + kept_sections(REPORT.read_text() if REPORT.exists() else "") + [
+            "Figures measured at earlier stops and not rerun here are in",
+            "[`VALIDATION_EARLIER.md`](VALIDATION_EARLIER.md).", ""]
     REPORT.write_text("\n".join(text))
     print(f"wrote {REPORT}")
+
+
+OWN_SECTIONS = ("## 1.", "## 2.", "## 3.", "## 4.")  # what this script writes; other scripts own the rest
+FOOTER = "Figures measured at earlier stops"
+
+
+def kept_sections(text: str) -> list[str]:
+    """The lines of the report's sections that other benchmarks write (bench_networks.py's
+    Networks, accuracy_volume.py's volumes, …), kept as they are, in their order."""
+    lines, keep, out = text.split("\n"), False, []
+    for line in lines:
+        if line.startswith("## "):
+            keep = not line.startswith(OWN_SECTIONS)
+        elif line.startswith(FOOTER):
+            keep = False
+        if keep:
+            out.append(line)
+    return out
 
 
 def main(argv=None) -> int:

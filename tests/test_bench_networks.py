@@ -110,3 +110,12 @@ def test_quick_run_cells_and_report(mods, tmp_path, capsys):
         bench.write_section(res, report)
     text = report.read_text()
     assert text.count(bench.SECTION) == 1 and text.index("## 4.") < text.index(bench.SECTION) < text.index("Figures")
+
+
+def test_the_validation_report_keeps_the_sections_other_benchmarks_write():
+    """benchmarks/validation.py rewrites sections 1-4 and keeps the rest (Networks, volumes) as they are."""
+    validation = importlib.import_module("benchmarks.validation")
+    text = ("# Validation report\n\n## 1. LLC\n\nold rows\n\n## 5. Networks\n\nnet rows\n\n## Volume\n\nvol rows\n\n"
+            "Figures measured at earlier stops ...\n")
+    kept = validation.kept_sections(text)
+    assert kept == ["## 5. Networks", "", "net rows", "", "## Volume", "", "vol rows", ""]
