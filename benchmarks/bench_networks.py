@@ -300,7 +300,9 @@ def section(results: dict) -> list[str]:
             "z come from the same diagnostic for every tool (`slt.diagnostics` on the per-chain loss traces); λ̂ "
             "is each tool's own. Exact: the Gaussian value ½ Σ nβh/(nβh + γ) of the restricted quadratic (w* at "
             "the restricted least-squares minimum); for whole DLNs the HMC references of VALIDATION_EARLIER.md. "
-            "slt runs at its defaults given only nβ, γ, the restriction and the seed; the peers get the case's nβ "
+            "slt's default runs given only nβ, the restriction and the seed (it chooses γ: the γ column, "
+            "`slt.estimators.localization`); slt's old default is 8 chains of SGLD, 2000 draws, γ = 1 (the network "
+            "default before issue 29); `slt <sampler>` names one sampler at γ = 1; the peers get the case's nβ "
             "and γ and otherwise their defaults (devinterp 2.0.1: 4 chains × 200 draws, batch 32, no burn-in, "
             "lr 1e-3 from its README since it has no default; canonical-interp 0.1.5: its README's 10 chains × "
             "200 draws, 100 burn-in steps, lr 1e-5, batch 512).", ""] \

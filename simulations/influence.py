@@ -136,7 +136,7 @@ def run(quick: bool, out: Path, seed: int = 0) -> dict:
     query_loss = per_position_loss(model, query)
     mask = induction_mask()
     sampling = dict(loss_fn=token_ce, nbeta=100.0, gamma=100.0, seed=seed, batch_size=64,
-                    num_chains=4 if quick else 8, num_draws=60 if quick else 200, num_burnin=200 if quick else 800,
+                    num_chains=4 if quick else 8, num_draws=150 if quick else 200, num_burnin=400 if quick else 800,
                     fluctuation_points=0, progress=False)
     chi = slt.nn.susceptibilities(model, data, query=query, components=COMPONENTS, per="token", **sampling)
     Xq, Yq = query
