@@ -339,11 +339,10 @@ def mc_risk_bound(mc_risk: float, num_samples: int, delta: float) -> float:
     0.133679
     """
     r = _check_prob("mc_risk", mc_risk)
-    if not (isinstance(num_samples, (int, np.integer)) and num_samples >= 1):
-        raise ValueError(f"num_samples must be an integer >= 1, got {num_samples!r}")
+    m = _check_count("num_samples", num_samples)
     if not (0.0 < delta < 1.0):
         raise ValueError(f"delta must lie in (0, 1), got {delta!r}")
-    return kl_inverse(r, math.log(2.0 / delta) / num_samples)
+    return kl_inverse(r, math.log(2.0 / delta) / m)
 
 
 @dataclass(frozen=True)
