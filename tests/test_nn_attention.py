@@ -88,6 +88,17 @@ def test_attention_model_with_defaults(adder):
     assert res.config.sampler == "sghmc" and res.info["step_rule"] == "curvature"
     assert "MultiheadAttention" in res.info["attention"] and res.info["vectorized"]
     assert math.isfinite(res.mean) and res.mean > 0 and math.isfinite(res.rhat)
+    assert_left_then_local(res)
+
+
+def assert_left_then_local(res):
+    """At γ = 1 the chains of these small trained attention models leave w*'s basin: the default's γ
+    search (slt.estimators.localization) moves up until they stay, and runs there."""
+    trials = res.info["gamma_search"]
+    assert [t["gamma"] for t in trials] == [10.0**k for k in range(len(trials))] and len(trials) >= 2
+    assert all(t["outcome"] in ("diverged", "left the basin") for t in trials[:-1])
+    assert trials[-1]["outcome"] == "local" and res.config.gamma == trials[-1]["gamma"]
+    assert trials[-1]["llc"] == pytest.approx(res.mean) and res.rhat < 1.2
     assert res.mean < res.info["dim"] / 2  # below the regular bound d/2
 
 
@@ -140,6 +151,7 @@ def test_transformer_lm_with_defaults_and_per_sample_llcs(lm):
     model, data = lm
     res = quiet_llc(model, data, loss_fn=sequence_ce, seed=0, num_draws=60, num_burnin=800, per_sample=True)
     assert "TransformerEncoderLayer" in res.info["attention"]
+    assert_left_then_local(res)
     assert math.isfinite(res.mean) and res.mean > 0 and math.isfinite(res.rhat)
     assert res.fluctuation is not None and res.per_sample.shape == tuple(data[1].shape)  # per token: (n, seq)
     assert res.info["per_sample"] == "token" and np.all(np.isfinite(res.per_sample))
