@@ -20,9 +20,13 @@ import numpy as np
 
 from slt.io import ResumableLog
 
+try:
+    from benchmarks.sections import put_section
+except ImportError:  # run as a script from benchmarks/
+    from sections import put_section
+
 HERE = Path(__file__).parent
 REPORT = HERE / "VALIDATION.md"
-BEGIN, END = "<!-- accuracy_volume: begin -->", "<!-- accuracy_volume: end -->"
 POTENTIALS = {  # name: (constructor, closed form kind, decades)
     "x²y² (m = 2)": ("normal_crossing", ((1, 1), None), 10.0),
     "x²y²z² (m = 3)": ("normal_crossing", ((1, 1, 1), None), 10.0),
@@ -101,10 +105,9 @@ def table(rows: list[dict]) -> str:
 
 
 def write_report(rows: list[dict]) -> None:
-    """Replace (or append) this script's section of VALIDATION.md."""
+    """Replace (or add) this script's section of VALIDATION.md."""
     runs = {(r["runs"], r["live"]) for r in rows}
-    section = "\n".join([
-        BEGIN,
+    put_section(REPORT, "accuracy_volume", [
         "## Volume of low-loss sets: the exponent of V(ε) against λ (`accuracy_volume.py`)",
         "",
         "Nested sampling (`slt.volume.volume_scaling`, seed 0) of V(ε) = φ{K < ε}: potentials under the uniform "
@@ -119,14 +122,7 @@ def write_report(rows: list[dict]) -> None:
         "For m > 1 the fit without the log term is biased low by about (m − 1)/log(1/ε) over the range. The cusp's "
         "next pole (1/2) is only 1/12 above λ = 5/12, so V(ε) reaches its asymptote slowly (its local slope is 0.397 "
         "at ε = e⁻¹² and 0.415 at e⁻⁴⁰ by quadrature): it is fitted over 20 decades.",
-        END,
     ])
-    text = REPORT.read_text() if REPORT.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    REPORT.write_text(text)
     print(f"wrote the section into {REPORT}")
 
 

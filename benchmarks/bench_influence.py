@@ -18,7 +18,9 @@ and compute the per-token covariance of every training token's loss with every q
   the restriction (with a real unrestricted run it centres differently:
   :mod:`slt.estimators.influence`).
 
-Run: ``python benchmarks/bench_influence.py [--quick]``; writes ``benchmarks/out/influence/bench_influence.json``.
+Run: ``python benchmarks/bench_influence.py [--quick] [--report]``; writes
+``benchmarks/out/influence/bench_influence.json`` (``--report``: and the Influence section of
+``benchmarks/VALIDATION.md``; ``--report-only`` rewrites that section from the JSON).
 """
 from __future__ import annotations
 
@@ -139,12 +141,48 @@ def problem(n: int, m: int, steps: int) -> Path:
     return path
 
 
+REPORT = ROOT / "benchmarks" / "VALIDATION.md"
+
+
+def section(results: list[dict]) -> list[str]:
+    """The "Influence" section of the validation report from the benchmark's rows."""
+    lines = ["## Influence: per-token BIF and susceptibilities against devinterp 2.x (`bench_influence.py`)", "",
+             "The simulation's two-layer attention-only transformer (`simulations/influence.py`) trained briefly on n "
+             "sequences; per-token covariance of every training token's loss with every query token's loss (16 query "
+             "sequences), SGLD with the same settings in both tools (ε 1e-4, nβ 100, γ 100, batch 16), each tool in "
+             "its own process, one torch thread. Seconds: sampling plus the covariance; RSS: the process's peak; kept: "
+             "the arrays each keeps (devinterp: every draw's per-token losses and a T × T block per pair of "
+             "sequences; slt: per-chain running sums). Same draws: devinterp's stored per-draw losses through slt's "
+             "sums, largest relative difference from devinterp's `compute_bif` (covariance) and "
+             "`compute_susceptibilities` (the same run as \"full\" and as the restriction).", "",
+             "| n | tokens × query tokens | chains × draws | slt s | slt RSS (MB) | slt kept (MB) | devinterp s | "
+             "devinterp RSS (MB) | devinterp kept (MB) | same draws: BIF | same draws: χ |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in results:
+        c, a, b = row["config"], row["slt"], row["devinterp"]
+        if "error" in a or "error" in b:
+            lines.append(f"| {c['n']} | — | — | {a.get('error', '')[:40]} | | | {b.get('error', '')[:40]} | | | | |")
+            continue
+        lines.append(f"| {c['n']} | {a['shape'][0]} × {a['shape'][1]} | {c['chains']} × {c['draws']} | "
+                     f"{a['seconds']:.1f} | {a['peak_rss_mb']:.0f} | {a['kept_mb']:.1f} | {b['seconds']:.1f} | "
+                     f"{b['peak_rss_mb']:.0f} | {b['kept_mb']:.1f} | {b['same_draws_bif_max_rel_diff']:.1e} | "
+                     f"{b['same_draws_chi_max_rel_diff']:.1e} |")
+    return [*lines, ""]
+
+
 def main(argv: list[str] | None = None) -> int:
     from peers import devinterp_python
+    from sections import put_section
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one small size, few draws")
+    parser.add_argument("--report", action="store_true", help="also write the Influence section of VALIDATION.md")
+    parser.add_argument("--report-only", action="store_true", help="only write that section from the stored JSON")
     args = parser.parse_args(argv)
+    if args.report_only:
+        put_section(REPORT, "bench_influence", section(json.loads((OUT / "bench_influence.json").read_text())))
+        print(f"wrote the Influence section of {REPORT}")
+        return 0
     sizes = [64] if args.quick else [64, 256]
     base = dict(lr=1e-4, nbeta=100.0, gamma=100.0, batch=16, chains=4, draws=50 if args.quick else 200,
                 burnin=50 if args.quick else 200)
@@ -159,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"n": n, "slt": row["slt"], "devinterp": row["devinterp"]}, indent=1), flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "bench_influence.json").write_text(json.dumps(results, indent=1))
+    if args.report:
+        put_section(REPORT, "bench_influence", section(results))
     return 0
 
 

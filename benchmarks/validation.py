@@ -183,6 +183,8 @@ def kept_sections(text: str) -> list[str]:
     for line in lines:
         if line.startswith("## "):
             keep = not line.startswith(OWN_SECTIONS)
+        elif line.startswith("<!-- ") and line.endswith(": begin -->"):  # a marked section (benchmarks/sections.py)
+            keep = True
         elif line.startswith(FOOTER):
             keep = False
         if keep:

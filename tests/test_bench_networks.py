@@ -116,6 +116,18 @@ def test_the_validation_report_keeps_the_sections_other_benchmarks_write():
     """benchmarks/validation.py rewrites sections 1-4 and keeps the rest (Networks, volumes) as they are."""
     validation = importlib.import_module("benchmarks.validation")
     text = ("# Validation report\n\n## 1. LLC\n\nold rows\n\n## 5. Networks\n\nnet rows\n\n## Volume\n\nvol rows\n\n"
-            "Figures measured at earlier stops ...\n")
+            "Figures measured at earlier stops ...\n\n<!-- volume: begin -->\n## Marked\nrows\n<!-- volume: end -->\n")
     kept = validation.kept_sections(text)
-    assert kept == ["## 5. Networks", "", "net rows", "", "## Volume", "", "vol rows", ""]
+    assert kept == ["## 5. Networks", "", "net rows", "", "## Volume", "", "vol rows", "",
+                    "<!-- volume: begin -->", "## Marked", "rows", "<!-- volume: end -->", ""]
+
+
+def test_a_marked_section_is_replaced_in_place_or_put_before_the_footer(tmp_path):
+    sections = importlib.import_module("benchmarks.sections")
+    report = tmp_path / "VALIDATION.md"
+    report.write_text("# Validation report\n\n## 5. Networks\n\nrows\n\nFigures measured at earlier stops ...\n")
+    sections.put_section(report, "influence", ["## Influence", "", "old"])
+    sections.put_section(report, "influence", ["## Influence", "", "new"])
+    text = report.read_text()
+    assert text.count("## Influence") == 1 and "new" in text and "old" not in text
+    assert text.index("<!-- influence: end -->") < text.index("Figures measured at earlier stops")
