@@ -26,7 +26,7 @@ class Settings:
     ----------
     nbeta : nβ (default n/log n for models with a sample size n; required for potentials).
     gamma : localization strength γ ≥ 0 of the term (γ/2)‖w − w*‖² (None: 1 on small problems;
-        on networks the smallest γ of 1, 10, 100, … at which the chains stay finite and agree,
+        on networks the smallest γ of 1, 10, 100, … at which the chains stay in the basin of w*,
         :mod:`slt.estimators.localization`).
     step_size : ε, or "auto" (the problem's step rule: a scan of pilot runs for small problems,
         the curvature rule for networks; :mod:`slt.estimators.tuning`), or a rule by name:

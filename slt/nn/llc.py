@@ -48,8 +48,10 @@ def estimate_llc(
     at None take the problem's defaults (:func:`slt.estimators.config.default_settings`, a
     function of the parameter count, n and batch size): small models get MALA with step levels
     and the metric, a step scan and a measured burn-in, as the same toy through the numba door
-    does; networks get 8 chains of SGHMC (kinetic Langevin), the curvature step rule, thin 1 and,
-    unless ``num_draws`` is given, draws extended until R-hat ≤ 1.05 and se/|λ̂| ≤ 5%.
+    does; networks get 8 chains of SGHMC (kinetic Langevin), the curvature step rule, thin 1,
+    unless ``num_draws`` is given draws extended until R-hat ≤ 1.05 and se/|λ̂| ≤ 5%, and, unless
+    ``gamma`` is given, the smallest γ of 1, 10, 100, … at which the chains stay in the basin of w*
+    (:mod:`slt.estimators.localization`; ``res.config.gamma``, ``info["gamma_search"]``).
 
     Parameters
     ----------
