@@ -14,14 +14,13 @@ from those files alone.
 """
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
 import numpy as np
 
 from slt.io import ResumableLog, load_json, save_json
-from slt.figures import load_simulation
+from slt.figures import figure_args, load_simulation
 from slt.plotting import COLORS, pyplot, save_figure
 
 QUICK = True  # quick run: two minima, seconds, and it passes its own checks
@@ -134,11 +133,7 @@ def plot(runs: list[dict], summary: dict, out: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
-    ap.add_argument("--data", default=None, help="folder with the simulation's output")
-    args = ap.parse_args(argv)
+    args = figure_args(argv, __doc__, __file__, data_help="folder with the simulation's output")
     out = Path(args.out)
     runs, summary = experiment_data(args.quick, out, args.data)
     plot(runs, summary, out)

@@ -8,7 +8,6 @@ fitted to the exact values printed in the legend.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np

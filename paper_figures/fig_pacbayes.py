@@ -13,13 +13,12 @@ otherwise the experiment is run, in quick mode with ``--quick``).
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
 from slt.io import load_json
-from slt.figures import load_simulation
+from slt.figures import figure_args, load_simulation
 from slt.plotting import COLORS, integer_ticks, pyplot, save_figure
 
 QUICK = True
@@ -104,11 +103,7 @@ def panel_certificates(ax, certs: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
-    ap.add_argument("--data", default=None, help="folder of simulations/pacbayes.py output to plot")
-    args = ap.parse_args(argv)
+    args = figure_args(argv, __doc__, __file__, data_help="folder of simulations/pacbayes.py output to plot")
     out = Path(args.out)
     s = experiment_data(args.quick, out, args.data)
     plt = pyplot()

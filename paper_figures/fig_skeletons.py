@@ -17,13 +17,12 @@ otherwise the experiment runs, in quick mode with ``--quick``).
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
 from slt.io import load_json, save_json
-from slt.figures import load_simulation
+from slt.figures import figure_args, load_simulation
 from slt.plotting import COLORS, pyplot, save_figure
 
 QUICK = True
@@ -190,11 +189,7 @@ def density_panel(ax, data: dict) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
-    ap.add_argument("--data", default=None, help="folder with the simulation's output")
-    args = ap.parse_args(argv)
+    args = figure_args(argv, __doc__, __file__, data_help="folder with the simulation's output")
     out = Path(args.out)
     data, arrays = experiment_data(args.quick, out, args.data)
     plt = pyplot()

@@ -14,7 +14,6 @@ it exists; otherwise the experiment is run, in quick mode with ``--quick``).
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from slt.nn import landscape as ls
 from slt.nn.data import xor_data
 from slt.nn.hessian import DEFAULT_RTOL, spectrum
 from slt.nn.models import gaussian_nll, train, xor_mlp
-from slt.figures import load_simulation
+from slt.figures import figure_args, load_simulation
 from slt.plotting import COLORS, heatmap, integer_ticks, pyplot, save_figure
 
 QUICK = False  # training the networks takes minutes; `slt figures xor_rashomon --quick` runs it small
@@ -173,11 +172,7 @@ def landscape_figure(quick: bool, out: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
-    ap.add_argument("--data", default=None, help="folder with the simulation's output")
-    args = ap.parse_args(argv)
+    args = figure_args(argv, __doc__, __file__, data_help="folder with the simulation's output")
     torch.set_num_threads(1)
     out = Path(args.out)
     runs, summary = experiment_data(args.quick, out, args.data)

@@ -52,6 +52,21 @@ def load(path: Path) -> ModuleType:
     return _import_file(path, f"slt_figure_{path.stem}")
 
 
+def figure_args(argv: list[str] | None, doc: str, script: str, data_help: str | None = None) -> argparse.Namespace:
+    """The arguments every figure script takes: ``--quick``, ``--out`` (default ``out/`` beside the
+    script) and, with ``data_help``, ``--data`` (a folder of the simulation's output to plot).
+
+    >>> figure_args(["--quick"], "A figure.", "/tmp/fig_x.py").out
+    '/tmp/out'
+    """
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=str(Path(script).parent / "out"))
+    if data_help is not None:
+        ap.add_argument("--data", default=None, help=data_help)
+    return ap.parse_args(argv)
+
+
 def load_simulation(name: str) -> ModuleType:
     """Import ``simulations/<name>.py`` of the source checkout (beside :func:`figures_dir`) as a
     module: figure scripts run the simulation behind their data through it."""
