@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Sampler", "SAMPLERS", "register", "get", "options", "estimator_samplers", "positive", "count",
+           "sghmc_friction",
            "SGLDOptions", "MALAOptions", "HMCOptions", "SGNHTOptions", "RMSpropOptions", "SGHMCOptions", "UnderdampedOptions",
            "SGDMomentumOptions"]
 
@@ -130,6 +131,19 @@ class SGHMCOptions:
     def __post_init__(self):
         if self.friction is not None:
             positive("friction", self.friction)
+
+
+def sghmc_friction(friction: float | None, gamma: float) -> float:
+    """SGHMC's friction γ_f: the option when given, else 2√γ (critical damping of the localization's
+    flat directions, which then relax like exp(−√γ t)); 1 without localization.  One rule for
+    every backend.
+
+    >>> sghmc_friction(None, 4.0), sghmc_friction(0.5, 4.0), sghmc_friction(None, 0.0)
+    (4.0, 0.5, 1.0)
+    """
+    if friction is not None:
+        return float(friction)
+    return 2.0 * math.sqrt(gamma) if gamma > 0 else 1.0
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 
+from slt.samplers import sghmc_friction
+
 __all__ = ["KERNELS", "Kernel", "SGMCMCState", "MetropolisState", "hmc_step", "mala_step", "metric_factors"]
 
 MIN_STEP_FACTOR = 1e-12  # the metric's smallest per-coordinate factor (as the numba kernel)
@@ -217,11 +219,8 @@ def _hmc(group, state: MetropolisState, step_size: float, length: int):
 
 
 def friction(opts: Any, gamma: float) -> float:
-    """SGHMC's friction: the option, or 2√γ (critical damping of the localization's flat directions;
-    1 without localization)."""
-    if opts.friction is not None:
-        return float(opts.friction)
-    return 2.0 * gamma**0.5 if gamma > 0 else 1.0
+    """SGHMC's friction for the options record ``opts`` (:func:`slt.samplers.sghmc_friction`)."""
+    return sghmc_friction(opts.friction, gamma)
 
 
 def _sghmc_init(group, W: torch.Tensor) -> tuple[SGMCMCState, torch.Tensor]:
