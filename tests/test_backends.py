@@ -199,7 +199,7 @@ def test_a_backend_naming_an_unknown_sampler_is_refused(toy):
 
     with pytest.raises(TypeError, match="nope"):
         check_backend(Odd(toy, NBETA))
-    assert real.samplers == ("sgld", "mala")
+    assert real.samplers == ("sgld", "mala", "sghmc")
 
 
 def test_registry_records():

@@ -2,9 +2,23 @@
 
 :class:`NumbaBackend` answers the estimator's questions (:mod:`slt.estimators.backend`) with the
 compiled ensembles of :mod:`slt.sampling`: each sampler of :data:`KERNELS` runs a numba kernel
-("sgld" is the "langevin" kernel at dt = ε/2, "mala" the MALA kernel with step levels and the
-per-coordinate metric).  Everything else (step, burn-in, Richardson, ν̂, diagnostics) is the one
-estimator's (:mod:`slt.estimators.llc`); the doors are in :mod:`slt.estimators.doors`.
+(:func:`kernel_call`), with ε the estimator's step in SGLD's convention and T = 1:
+
+- "sgld": the "langevin" kernel at dt = ε/2, x ← x − (ε/2)∇U + N(0, ε);
+- "mala": the MALA kernel at dt = ε/2, with step levels and the per-coordinate metric;
+- "sghmc": the "underdamped" kernel (BAOAB, unit mass; Leimkuhler & Matthews 2013) at time step
+  h = √ε, friction γ_f = :func:`slt.samplers.sghmc_friction` (2√γ by default), velocities drawn
+  from N(0, I) at the start of every run (``init_velocities="thermal"`` of
+  :func:`slt.sampling.run`), as the torch backend's ``slt.nn.sgmcmc`` kernel.
+
+Everything else (step, burn-in, Richardson, ν̂, diagnostics) is the one estimator's
+(:mod:`slt.estimators.llc`); the doors are in :mod:`slt.estimators.doors`.
+
+>>> from slt.estimators.config import LLCConfig
+>>> cfg = LLCConfig(nbeta=100.0, gamma=4.0, step_size=0.01, num_chains=2, num_draws=8, num_burnin=0, thin=1,
+...                 sampler="sghmc", seed=0)
+>>> kernel_call(cfg)
+('underdamped', 0.1, {'friction': 4.0}, 'thermal')
 """
 from __future__ import annotations
 
@@ -15,15 +29,38 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from slt import samplers
 from slt.estimators.backend import Chains, NoteBook, Probe, RunSpec
 from slt.potentials import Potential
 from slt.sampling import run
 from slt.sampling.driver import data_rows, mala_acceptance, mala_step_factors
+from slt.sampling.params import SAMPLER_OPTIONS
 
-__all__ = ["NumbaBackend", "KERNELS", "sampling_target", "prior_exponents"]
+__all__ = ["KERNELS", "NumbaBackend", "kernel_call", "prior_exponents", "sampling_target"]
 
-#: the estimator's samplers this backend runs -> the :mod:`slt.sampling` kernel that runs each (at dt = ε/2)
-KERNELS = {"sgld": "langevin", "mala": "mala"}
+#: the estimator's samplers this backend runs -> the :mod:`slt.sampling` kernel that runs each
+#: (:func:`kernel_call` gives its time step, options and starting velocities)
+KERNELS = {"sgld": "langevin", "mala": "mala", "sghmc": "underdamped"}
+
+
+def kernel_call(cfg: Any) -> tuple[str, float, dict[str, Any], str | None]:
+    """The :func:`slt.sampling.run` arguments that run ``cfg`` (an ``LLCConfig``): the kernel, its
+    time step (√ε for "sghmc", else ε/2), its options and its ``init_velocities``.  An option of
+    the sampler that the kernel cannot take is a ValueError naming it."""
+    kernel = KERNELS[cfg.sampler]
+    options = dataclasses.asdict(cfg.options)
+    if cfg.sampler == "sghmc":
+        options["friction"] = samplers.sghmc_friction(options["friction"], cfg.gamma)
+        dt, velocities = math.sqrt(cfg.step_size), "thermal"
+    else:
+        dt, velocities = cfg.step_size / 2.0, None
+    foreign = sorted(set(options) - set(SAMPLER_OPTIONS[kernel]))
+    if getattr(cfg, "inv_metric", None) is not None:
+        foreign.append("inv_metric")
+    if foreign:
+        raise ValueError(f"option(s) {foreign} of sampler {cfg.sampler!r} have no counterpart in the numba "
+                         f"kernel {kernel!r} (its options: {sorted(SAMPLER_OPTIONS[kernel]) or 'none'})")
+    return kernel, dt, options, velocities
 
 
 def prior_exponents(model: Any) -> tuple[float, ...] | None:
@@ -90,10 +127,10 @@ class NumbaBackend(NoteBook):
         if spec.adapt_acceptance is not None:
             raise ValueError("the numba backend adapts no step during a run")
         cfg = spec.config
-        options = dataclasses.asdict(cfg.options)
-        res = run(self.target, KERNELS[cfg.sampler], num_walkers=cfg.num_chains, num_steps=num_steps,
-                  step_size=cfg.step_size / 2.0, nbeta=cfg.nbeta, gamma=cfg.gamma, center=spec.center,
-                  batch_size=cfg.batch_size, init=init, thin=thin, seed=seed, progress=bool(progress), hist_bins=0,
+        kernel, dt, options, velocities = kernel_call(cfg)
+        res = run(self.target, kernel, num_walkers=cfg.num_chains, num_steps=num_steps, step_size=dt,
+                  nbeta=cfg.nbeta, gamma=cfg.gamma, center=spec.center, batch_size=cfg.batch_size, init=init,
+                  init_velocities=velocities, thin=thin, seed=seed, progress=bool(progress), hist_bins=0,
                   **options)
         samples, energies = res.samples[:, skip // thin:], res.energies[:, skip // thin:]
         if self.recompute:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -13,7 +14,7 @@ from slt.errors import DivergenceError
 from slt.samplers import count as _count
 from slt.samplers import positive as _positive
 from slt.sampling.params import SAMPLERS, kernel_params
-from slt.sampling.rng import seed_to_int, stream_keys
+from slt.sampling.rng import VELOCITY_STREAMS, fill_normal, seed_to_int, stream_keys
 
 NUM_TILES = 64  # fixed walker tiles: parallel units whose results do not depend on threads
 
@@ -114,6 +115,34 @@ def _initial_positions(init: Any, bounds: Any, lo: np.ndarray, hi: np.ndarray, n
     return pos
 
 
+def _initial_velocities(init_velocities: Any, sampler: str, kinetic: bool, num_walkers: int, dim: int,
+                        temperature: float, seed_int: int) -> np.ndarray:
+    """Starting velocities: zeros (None), N(0, T) per coordinate from each walker's velocity stream
+    ("thermal"), or ``init_velocities`` (one vector or one per walker)."""
+    vel = np.zeros((num_walkers, dim))
+    if init_velocities is None:
+        return vel
+    if not kinetic:
+        raise ValueError(f"init_velocities is for samplers with a velocity; {sampler!r} has none")
+    if isinstance(init_velocities, str):
+        if init_velocities != "thermal":
+            raise ValueError(f"init_velocities must be None, 'thermal' or an array, got {init_velocities!r}")
+        if sampler != "underdamped":
+            raise ValueError(f"init_velocities='thermal' draws N(0, T), the Gibbs law of a unit-mass velocity; "
+                             f"{sampler!r} has no such law: pass an array")
+        fill_normal(stream_keys(seed_int, num_walkers, offset=VELOCITY_STREAMS), vel)
+        return vel * math.sqrt(temperature)
+    given = np.asarray(init_velocities, dtype=float)
+    if given.shape == (dim,):
+        given = np.broadcast_to(given, (num_walkers, dim))
+    if given.shape != (num_walkers, dim):
+        raise ValueError(f"init_velocities must have shape ({num_walkers}, {dim}), got {given.shape}")
+    if not np.all(np.isfinite(given)):
+        raise ValueError("init_velocities contains NaN or inf")
+    vel[:] = given
+    return vel
+
+
 def _summed_histogram(hist: np.ndarray | None, hist_dims: int, bins: list[int], lo: np.ndarray, hi: np.ndarray
                       ) -> tuple[np.ndarray | None, tuple[np.ndarray, ...] | None]:
     """The tiles' histograms summed, and the bin edges per histogrammed coordinate."""
@@ -136,6 +165,7 @@ def run(
     box: Any = None,
     periodic: bool = False,
     init: np.ndarray | None = None,
+    init_velocities: np.ndarray | str | None = None,
     thin: int | None = None,
     seed: int | np.random.Generator | None = None,
     num_burnin: int = 0,
@@ -150,7 +180,15 @@ def run(
     """Run an ensemble of walkers on ``potential`` with one of the numba samplers.
 
     The target is p(x) ∝ exp(−U(x)/T) with U = nbeta·V + (gamma/2)|x − center|²; plain
-    dynamics on V use the defaults nbeta = 1, gamma = 0.
+    dynamics on V use the defaults nbeta = 1, gamma = 0.  "underdamped" is BAOAB at dt with unit
+    mass and friction γ_f (Leimkuhler & Matthews 2013):
+
+        v ← v − (dt/2)∇U(x),  x ← x + (dt/2)v,  v ← c v + √((1 − c²)T) ξ  (c = exp(−γ_f dt)),
+        x ← x + (dt/2)v,  v ← v − (dt/2)∇U(x),
+
+    which leaves p(x) N(v; 0, T I) invariant up to O(dt²) in x (exactly, in x, for a quadratic
+    U, at any stable dt).  At T = 1 and dt = √ε this is the estimator's
+    "sghmc" (:mod:`slt.samplers`; ε in SGLD's convention, where "langevin" runs at dt = ε/2).
 
     Parameters
     ----------
@@ -166,6 +204,11 @@ def run(
     box : (lo, hi) or (dim, 2) array; where ``init=None`` draws from, and the histogram grid.
     periodic : wrap positions into the box after every step (torus).
     init : (num_walkers, dim) starting points; None draws uniformly over ``box``.
+    init_velocities : starting velocities of a kinetic sampler: None (v = 0), "thermal"
+        ("underdamped" only: v ~ N(0, T I), the velocity's Gibbs law, so the ensemble starts
+        stationary in v; walker w draws from its own stream of ``seed``, apart from its step
+        noise), or a (num_walkers, dim) or (dim,) array, e.g. ``SampleResult.velocities`` to
+        continue a run.
     thin : record positions and energies every ``thin`` steps (default: 1,000 records).
     seed : int or numpy Generator. Walker w uses its own counter-based stream, so results
         are bit-identical for any number of threads.
@@ -189,6 +232,10 @@ def run(
     ...           box=(-3, 3), seed=0, progress=False)
     >>> res.positions.shape
     (100, 1)
+    >>> res = run(harmonic([1.0]), "underdamped", num_walkers=4, num_steps=1, step_size=1e-9, friction=1.0,
+    ...           init=[0.0], init_velocities="thermal", seed=0, progress=False)
+    >>> bool(np.all(res.velocities != 0))
+    True
     """
     dim = int(potential.dim)
     num_walkers = _count("num_walkers", num_walkers)
@@ -230,7 +277,7 @@ def run(
     k = _codegen.for_sampler(potential.kernels, kind)
     if k.DIM != dim:
         raise ValueError(f"{potential.name!r}: kernels compiled for dimension {k.DIM}, model has {dim}")
-    vel = np.zeros_like(pos)
+    vel = _initial_velocities(init_velocities, sampler, record.kinetic, num_walkers, dim, temperature, seed_int)
     grd = np.zeros_like(pos)
     aux = np.zeros_like(pos)
     ucur = np.zeros(num_walkers)
@@ -281,6 +328,7 @@ def run(
         temperature=temperature, box=None if bounds is None else np.stack([lo, hi], 1).tolist(),
         periodic=bool(periodic), thin=thin, seed=seed_int, num_burnin=num_burnin,
         nbeta=nbeta, gamma=gamma, center=ctr.tolist(), batch_size=batch_size,
+        init_velocities=init_velocities if init_velocities is None or isinstance(init_velocities, str) else "given",
         potential=potential.name, **opts,
     )
     return SampleResult(

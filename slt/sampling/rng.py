@@ -54,6 +54,11 @@ def mix64(z: np.uint64) -> np.uint64:
     return z ^ (z >> _S31)
 
 
+#: offset of the streams that draw a run's initial velocities: walker w's is stream
+#: ``VELOCITY_STREAMS + w`` of the seed, never one of the step streams 0, …, n − 1
+VELOCITY_STREAMS = 1 << 62
+
+
 def stream_keys(seed: int, n: int, offset: int = 0) -> np.ndarray:
     """Initial counters for ``n`` streams ``offset, ..., offset+n-1`` of ``seed``.
 
