@@ -24,6 +24,9 @@ with the same settings (resume).  ``--report`` writes the table into a "Networks
 ``benchmarks/VALIDATION.md`` from that JSON.  ``--quick``: every code path at tiny sizes with the
 peers skipped (``tests/test_bench_networks.py``).
 
+A sampler with options is named ``name+option`` (a boolean option set to True), e.g.
+``--samplers hmc+adapt_metric``.
+
 Run: ``python benchmarks/bench_networks.py [--budget-s 600] [--samplers sgld hmc ...]
 [--cases NAME ...] [--skip-peers] [--report]``; ``python benchmarks/bench_networks.py --quick
 --out /tmp/networks`` (seconds); ``python benchmarks/bench_networks.py --report-only``.
@@ -83,7 +86,8 @@ def slt_runs(case: Case, tool: str, seed: int, env: dict, args: argparse.Namespa
     """slt's runs on ``case``: the tool's defaults, then twice the draws each time while the next
     run is expected to fit the budget; a run still going when the budget ends is ended.  With the
     library's own "run until converged" option (:func:`networks_tools.converge_kwargs`): one run."""
-    sampler = None if tool in ("slt default", OLD_DEFAULT) else tool.removeprefix("slt ")
+    sampler, options = tools.sampler_and_options(None if tool in ("slt default", OLD_DEFAULT)
+                                                 else tool.removeprefix("slt "))
     old = tool == OLD_DEFAULT
     spent, draws = 0.0, OLD_DEFAULT_DRAWS if old and not args.quick else None
     for k in range(MAX_ATTEMPTS):
@@ -95,7 +99,8 @@ def slt_runs(case: Case, tool: str, seed: int, env: dict, args: argparse.Namespa
         if tool == "slt default" and conv:  # the library's own targets and draw budget; only the time is the cell's
             conv = {k: v for k, v in conv.items() if not k.startswith("target_")}
         att = tools.slt_attempt(case, "sgld" if old else sampler, seed=seed, draws=draws, timeout=remaining,
-                                quick=args.quick, converge=conv, default_gamma=tool == "slt default")
+                                quick=args.quick, converge=conv, default_gamma=tool == "slt default",
+                                sampler_options=options)
         att.setdefault("seconds", remaining)
         yield att
         if conv or "draws" not in att:

@@ -156,13 +156,24 @@ def run_forked(fn, args: tuple, timeout: float) -> dict:
     return out
 
 
+def sampler_and_options(name: str | None) -> tuple[str | None, dict | None]:
+    """``"hmc+adapt_metric"`` -> ("hmc", {"adapt_metric": True}); a plain name -> (name, None)."""
+    if name is None or "+" not in name:
+        return name, None
+    sampler, *flags = name.split("+")
+    return sampler, {flag: True for flag in flags}
+
+
 def slt_attempt(case: Case, sampler: str | None, *, seed: int, draws: int | None, timeout: float, quick: bool,
-                converge: dict | None = None, default_gamma: bool = False) -> dict:
+                converge: dict | None = None, default_gamma: bool = False, sampler_options: dict | None = None
+                ) -> dict:
     """One :func:`slt.nn.estimate_llc` call on ``case`` at its defaults (``sampler`` None: the
     library's default), ``draws`` draws per chain when given, ended after ``timeout`` seconds;
     ``default_gamma``: γ left to the library (else the case's γ)."""
     kw = dict(loss_fn=functools.partial(mean_loss, case.loss), nbeta=case.nbeta, seed=seed,
               restrict=case.restrict, device="cpu", sampler=sampler, **(converge or {}))
+    if sampler_options:
+        kw["sampler_options"] = sampler_options
     if not default_gamma:
         kw["gamma"] = case.gamma
     if quick:

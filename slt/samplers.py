@@ -15,9 +15,15 @@ Samplers of the estimator (U(w) = nβ L(w) + (γ/2)‖w − w*‖², ε the step
   1996); step levels ε·4^(−k), k uniform below ``step_levels``, and per-coordinate steps
   min(1, c/(dt |∂²U/∂w_d²|)) with c = ``metric`` (Girolami & Calderhead 2011), both exact.
 - ``"hmc"``: Hamiltonian Monte Carlo, leapfrog step √ε, up to ``leapfrog`` steps per trajectory
-  (lengths jittered; Neal 2011).
+  (lengths jittered; Neal 2011); option ``adapt_metric``: a diagonal inverse metric M⁻¹ from the
+  variances of warm-up windows, the step re-adapted after each (Stan's warm-up; Hoffman & Gelman
+  2014), frozen for the draws.
 - ``"sgnht"``: SG Nosé–Hoover thermostat (Ding et al. 2014), option ``diffusion``.
 - ``"rmsprop_sgld"``: RMSprop-preconditioned SGLD (Li et al. 2016), options ``alpha``, ``eps``.
+- ``"metric_sgld"``: SGLD with a frozen diagonal metric M⁻¹ = G (Girolami & Calderhead 2011 with a
+  constant metric, so no correction term): Δw = −(ε/2) G⊙∇U_batch + √ε √G⊙N(0, I), with
+  G_d = 1/(nβ |∂²L/∂w_d²| + γ) from a Hutchinson estimate of the Hessian diagonal at w* (option
+  ``probes``), fixed for the whole run, so the target is exactly that of SGLD.
 - ``"sghmc"``: stochastic-gradient HMC (kinetic Langevin; Chen, Fox & Guestrin 2014) in the BAOAB
   splitting (Leimkuhler & Matthews 2013), time step h = √ε, unit mass, velocities drawn from
   N(0, I) at the start of each run, option ``friction`` (default 2√γ: critically damped flat
@@ -44,7 +50,7 @@ import numpy as np
 __all__ = ["Sampler", "SAMPLERS", "register", "get", "options", "estimator_samplers", "positive", "count",
            "sghmc_friction",
            "SGLDOptions", "MALAOptions", "HMCOptions", "SGNHTOptions", "RMSpropOptions", "SGHMCOptions", "UnderdampedOptions",
-           "SGDMomentumOptions"]
+           "SGDMomentumOptions", "MetricSGLDOptions"]
 
 
 def positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
@@ -91,12 +97,27 @@ class MALAOptions:
 
 @dataclass(frozen=True)
 class HMCOptions:
-    """HMC's longest trajectory, in leapfrog steps (each trajectory is uniform in ⌊L/2⌋+1 … L)."""
+    """HMC's longest trajectory, in leapfrog steps (each trajectory is uniform in ⌊L/2⌋+1 … L), and
+    whether to adapt a diagonal inverse metric in warm-up windows (False: the identity)."""
 
     leapfrog: int = 20
+    adapt_metric: bool = False
 
     def __post_init__(self):
         count("leapfrog", self.leapfrog)
+        if not isinstance(self.adapt_metric, (bool, np.bool_)):
+            raise ValueError(f"adapt_metric must be True or False, got {self.adapt_metric!r}")
+
+
+@dataclass(frozen=True)
+class MetricSGLDOptions:
+    """Rademacher probes of the Hutchinson estimate of the Hessian diagonal at w* (per coordinate,
+    E[z_d (∇²L z)_d] = ∂²L/∂w_d²)."""
+
+    probes: int = 32
+
+    def __post_init__(self):
+        count("probes", self.probes)
 
 
 @dataclass(frozen=True)
@@ -170,7 +191,8 @@ class SGDMomentumOptions:
             positive("noise", self.noise, allow_zero=True)
 
 
-BURNIN_RULES = ("relaxation", "kinetic", "measured", "fixed")
+BURNIN_RULES = ("relaxation", "kinetic", "preconditioned", "measured", "fixed")
+INV_METRICS = (None, "hessian", "windows")
 
 
 # --- the records --------------------------------------------------------------------------------
@@ -195,13 +217,19 @@ class Sampler:
     adapt_acceptance : exact samplers: the acceptance the curvature rule's step adapts to during
         burn-in (dual averaging); None: no adaptation.
     burnin : "relaxation" (:func:`slt.estimators.tuning.auto_burnin`), "kinetic" (the same rule for
-        a sampler of time step √ε with friction critical for the localization), "measured" (the
+        a sampler of time step √ε with friction critical for the localization), "preconditioned"
+        (the relaxation rule in the metric's coordinates, where the localization's weakest pull
+        is γ min_d G_d), "measured" (the
         chains' own relaxation rate, :func:`slt.estimators.tuning.equilibrate`, where affordable,
         else "relaxation") or "fixed" (``fixed_burnin`` steps, e.g. HMC trajectories).
     fixed_burnin : the burn-in of ``burnin="fixed"``.
     richardson : has an O(ε) bias that Richardson extrapolation removes.
     proposal_acceptance : on small problems, record the acceptance a MALA step of the same size
         would have at its draws (an estimate of the discretization error).
+    inv_metric : where a frozen diagonal inverse metric M⁻¹ comes from: None (the identity),
+        "hessian" (G = 1/(nβ|diag ∇²L(w*)| + γ), :func:`slt.estimators.tuning.hessian_metric`) or
+        "windows" (warm-up windows' variances when the option ``adapt_metric`` is on,
+        :func:`slt.estimators.tuning.window_metric`).
     """
 
     name: str
@@ -219,8 +247,11 @@ class Sampler:
     fixed_burnin: int = 0
     richardson: bool = False
     proposal_acceptance: bool = False
+    inv_metric: str | None = None
 
     def __post_init__(self):
+        if self.inv_metric not in INV_METRICS:
+            raise ValueError(f"inv_metric must be one of {INV_METRICS}, got {self.inv_metric!r}")
         if self.burnin not in BURNIN_RULES:
             raise ValueError(f"burnin must be one of {BURNIN_RULES}, got {self.burnin!r}")
         if self.step_rule not in (None, "curvature"):
@@ -282,11 +313,14 @@ register(Sampler("mala", MALAOptions, "Langevin proposal + Metropolis–Hastings
                  burnin="measured"))
 register(Sampler("hmc", HMCOptions, "Hamiltonian Monte Carlo, leapfrog step √ε, jittered lengths (Neal 2011)",
                  exact=True, curvature_fraction=0.25, step_rule="curvature", adapt_acceptance=0.651, burnin="fixed",
-                 fixed_burnin=200))
+                 fixed_burnin=200, inv_metric="windows"))
 register(Sampler("sgnht", SGNHTOptions, "SG Nosé–Hoover thermostat (Ding et al. 2014)", kinetic=True, momentum_step=True,
                  step_rule="curvature", scan_acceptance=0.95))
 register(Sampler("rmsprop_sgld", RMSpropOptions, "RMSprop-preconditioned SGLD (Li et al. 2016)",
                  step_rule="curvature", scan_acceptance=0.95))
+register(Sampler("metric_sgld", MetricSGLDOptions, "SGLD with a frozen diagonal metric G = 1/(nβ|diag ∇²L(w*)| + γ) "
+                 "(Girolami & Calderhead 2011, constant metric)", step_rule="curvature", burnin="preconditioned",
+                 inv_metric="hessian"))
 register(Sampler("sghmc", SGHMCOptions, "kinetic Langevin, BAOAB at h = √ε (Chen, Fox & Guestrin 2014; "
                  "Leimkuhler & Matthews 2013)", kinetic=True, curvature_fraction=0.5, step_rule="curvature",
                  burnin="kinetic"))

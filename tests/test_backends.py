@@ -56,6 +56,8 @@ def backend_and_center(request, toy):
 def _cfg(sampler: str, **kw) -> LLCConfig:
     base = dict(nbeta=NBETA, gamma=GAMMA, step_size=1e-3, num_chains=3, num_draws=10, num_burnin=0, thin=2,
                 sampler=sampler, seed=0)
+    if samplers.get(sampler).inv_metric == "hessian":  # a sampler that runs only with the estimator's metric
+        base["inv_metric"] = np.array([1.0, 0.5])
     return LLCConfig(**{**base, **kw})
 
 

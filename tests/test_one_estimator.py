@@ -117,6 +117,10 @@ def test_every_config_field_is_honoured_or_rejected(toy, door):
         if name == "mala":
             assert (cfg.step_levels, cfg.metric) == (2, 0.25) and cfg.options.step_levels == 2
             seen |= {"step_levels", "metric", "options"}
+    if door == "torch":  # the estimator sets the metric of metric_sgld (and of HMC's adapted windows)
+        g = run(sampler="metric_sgld", seed=7).config.inv_metric
+        assert g.shape == (2,) and np.all(g > 0) and np.all(g <= 1 / SMALL["gamma"])
+    seen.add("inv_metric")
     # the same seed, the same numbers; another seed, other numbers
     again = run(**honoured["mala"])
     other = run(**{**honoured["mala"], "seed": 6})
@@ -129,7 +133,7 @@ def test_every_config_field_is_honoured_or_rejected(toy, door):
                 dict(num_chains=0), dict(num_burnin=-1), dict(step_size=-1.0), dict(step_size="big"),
                 dict(gamma=-1.0), dict(nbeta=0.0), dict(sampler="nuts")]
     if door == "numba":  # samplers the numba kernels do not have
-        rejected += [dict(sampler="hmc"), dict(sampler="sgnht")]
+        rejected += [dict(sampler="hmc"), dict(sampler="sgnht"), dict(sampler="metric_sgld")]
     for kw in rejected:
         with pytest.raises(ValueError):
             run(**kw)

@@ -21,7 +21,8 @@ import numpy as np
 from slt import samplers
 from slt.estimators.config import LLCConfig
 
-__all__ = ["Backend", "MetropolisProbes", "Hessians", "NoteBook", "RunSpec", "Chains", "Probe", "REQUIRED",
+__all__ = ["Backend", "MetropolisProbes", "Hessians", "DiagonalCurvature", "NoteBook", "RunSpec", "Chains", "Probe",
+           "REQUIRED",
            "CAPABILITIES", "capabilities", "check_backend"]
 
 
@@ -101,7 +102,8 @@ class Backend(Protocol):
         bar (a string: the phase it names, e.g. "burn-in")."""
 
     def top_curvature(self, points: Any, seed: int | None) -> float:
-        """Largest |eigenvalue| of ∇²L over the points (chains, d)."""
+        """Largest |eigenvalue| of ∇²L over the points (chains, d); a backend running samplers with
+        a metric also takes ``scale=s`` (d,): that of diag(s) ∇²L diag(s)."""
 
     def per_sample_losses(self, points: Any, rows: np.ndarray) -> np.ndarray | None:
         """(chains, m) per-sample losses ℓ_i(w) at points for samples ``rows``; None without data."""
@@ -140,10 +142,20 @@ class Hessians(Protocol):
         """(chains, d, d) Hessian of the sampled loss (small problems only)."""
 
 
+class DiagonalCurvature(Protocol):
+    """Optional: the Hessian diagonal of large problems (``metric_sgld``'s metric needs it)."""
+
+    def diagonal_curvature(self, points: Any, probes: int, seed: int | None) -> np.ndarray:
+        """(d,) estimate of diag ∇²L averaged over the points (Hutchinson, ``probes`` per point)."""
+
+    def curvature_operator(self, point: Any, scale: Any) -> Any:
+        """diag(s) ∇²L diag(s) at one point as a scipy LinearOperator (float64)."""
+
+
 REQUIRED = ("dim", "n", "name", "samplers", "loss", "start", "run", "top_curvature", "per_sample_losses", "info",
             "notes", "note", "clear_notes")
 CAPABILITIES = {"metropolis_probes": ("supports_metric", "mala_acceptance", "step_factors"),
-                "hessians": ("hessians",)}
+                "hessians": ("hessians",), "diagonal": ("diagonal_curvature", "curvature_operator")}
 
 
 def capabilities(backend: Any) -> frozenset[str]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from slt import samplers
 from slt.samplers import (HMCOptions, MALAOptions, RMSpropOptions, SGLDOptions, SGNHTOptions, count,
                           positive)
@@ -57,6 +59,8 @@ class LLCConfig:
     batch_size : minibatch rows per step (None: full batch).
     step_levels, metric : MALA's options, read from ``options`` (1 and 0 for samplers without them).
     options : the sampler's full options record (:func:`sampler_options`).
+    inv_metric : a frozen diagonal inverse metric M⁻¹ (d,) for samplers that take one (record's
+        ``inv_metric``: ``metric_sgld``, ``hmc``), set by the estimator; None: the identity.
     """
 
     nbeta: float
@@ -72,6 +76,7 @@ class LLCConfig:
     step_levels: int = 1
     metric: float = 0.0
     options: Any = None
+    inv_metric: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         positive("nbeta", self.nbeta)
@@ -94,6 +99,8 @@ class LLCConfig:
             object.__setattr__(self, "options", rec.make_options(**{k: getattr(self, k) for k in names}))
         elif not isinstance(self.options, rec.options):
             raise ValueError(f"options {self.options!r} do not belong to sampler {self.sampler!r}")
+        if self.inv_metric is not None:
+            object.__setattr__(self, "inv_metric", _inv_metric(self.inv_metric, rec))
         object.__setattr__(self, "step_levels", int(getattr(self.options, "step_levels", 1)))
         object.__setattr__(self, "metric", float(getattr(self.options, "metric", 0.0)))
 
@@ -106,6 +113,17 @@ class LLCConfig:
     def total_steps(self) -> int:
         """Steps per chain: burn-in plus draws × thin."""
         return self.num_burnin + self.num_draws * self.thin
+
+
+def _inv_metric(values: Any, rec: samplers.Sampler) -> np.ndarray:
+    """``values`` as a read-only float64 vector of positive finite entries, for a sampler that takes one."""
+    if rec.inv_metric is None:
+        raise ValueError(f"sampler {rec.name!r} takes no metric; inv_metric must be None")
+    arr = np.array(values, dtype=float).reshape(-1)
+    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError("inv_metric must be a non-empty vector of positive finite numbers")
+    arr.setflags(write=False)
+    return arr
 
 
 @dataclass(frozen=True)

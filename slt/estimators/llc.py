@@ -21,7 +21,7 @@ import numpy as np
 
 from slt import samplers
 from slt.errors import DivergenceError
-from slt.estimators import localization, tuning
+from slt.estimators import localization, metric, tuning
 from slt.estimators.backend import Backend, Chains, RunSpec, capabilities, check_backend
 from slt.estimators.convergence import Targets, extend
 from slt.estimators.config import DEFAULT_GAMMA, MIN_DRAWS, SMALL_DIM, LLCConfig, default_settings
@@ -135,25 +135,32 @@ def resolve(backend: Backend, req: Request) -> tuple[LLCConfig, dict]:
                    targets=_targets(req, num_draws, richardson, d.targets),
                    gamma_search=req.gamma is None and d.gamma_search and rule == "curvature"
                    and not isinstance(req.step_size, (int, float)) and not rec.exact,
+                   windows=rec.inv_metric == "windows" and bool(getattr(opts, "adapt_metric", False)),
                    adapt=req.num_burnin is None and rec.burnin == "measured" and gamma > 0
                    and backend.dim <= SMALL_DIM and d.adaptive_burnin
                    and {"metropolis_probes", "hessians"} <= caps)
+    if choices["windows"] and (isinstance(req.step_size, (int, float)) or req.num_burnin is not None
+                               or rule != "curvature"):
+        raise ValueError("adapt_metric=True adapts the step and the warm-up in its windows: leave step_size='auto' "
+                         "and num_burnin=None")
+    if rec.inv_metric == "hessian" and "diagonal" not in caps:
+        raise ValueError(f"sampler {sampler!r} needs a Hessian-diagonal estimate, which {backend.name} does not offer")
     return cfg, choices
 
 
 def sample(backend: Backend, cfg: LLCConfig, center: Any, *, progress: bool, adapt: bool = False,
-           auto_thin: bool = False, recording: Recording = Recording(), adapt_acceptance: float | None = None
-           ) -> tuple[Chains, LLCConfig, dict, tuple[str, ...], Recorder]:
+           auto_thin: bool = False, recording: Recording = Recording(), adapt_acceptance: float | None = None,
+           init: Any = None) -> tuple[Chains, LLCConfig, dict, tuple[str, ...], Recorder]:
     """Burn in and draw.  Returns the draws, the config used, info, notes and the recorder.
 
     ``adapt``: MALA's measured burn-in (:func:`tuning.equilibrate`); ``adapt_acceptance``: adapt
     the step to this acceptance during the burn-in (:class:`tuning.StepAdapter`), in the same run
-    as the draws.
+    as the draws; ``init``: the chains' start (None: w*).
     """
     info: dict[str, Any] = {}
     notes: tuple[str, ...] = ()
     spec = RunSpec(cfg, center)
-    pos = backend.start(center, cfg.num_chains, cfg.nbeta, cfg.gamma)
+    pos = backend.start(center, cfg.num_chains, cfg.nbeta, cfg.gamma) if init is None else init
     if adapt:
         pos, burnin, rounds, notes = tuning.equilibrate(backend, spec, pos, progress=_label(progress, "burn-in"))
         info["burnin_rounds"] = rounds
@@ -181,9 +188,8 @@ def _auto_step(backend: Backend, cfg: LLCConfig, center: Any, rule: str, req: Re
     if rule == "scan":
         cal = tuning.calibrate(backend, center, replace(cfg, num_burnin=0))
         return replace(cfg, step_size=cal.step_size, gamma=cal.gamma), {"calibration": cal, "step_rule": "scan"}
-    curvature = backend.top_curvature(center[None], seed=tuning.segment_seed(cfg.seed, 7))
-    step = tuning.curvature_step(cfg.sampler, cfg.nbeta, cfg.gamma, curvature, batch_size=cfg.batch_size, n=backend.n)
-    return replace(cfg, step_size=step), {"step_rule": "curvature", "curvature": float(curvature)}
+    step, curvature = metric.metric_curvature_step(backend, center[None], cfg, tuning.segment_seed(cfg.seed, 7))
+    return replace(cfg, step_size=step), {"step_rule": "curvature", "curvature": curvature}
 
 
 def _burnin(cfg: LLCConfig, req: Request, choices: dict) -> tuple[LLCConfig, tuple[str, ...]]:
@@ -198,6 +204,8 @@ def _burnin(cfg: LLCConfig, req: Request, choices: dict) -> tuple[LLCConfig, tup
         burnin = cfg.record.fixed_burnin
     elif choices["adapt"]:
         burnin = tuning.auto_burnin(mstep, cfg.gamma)[0]
+    elif cfg.record.burnin == "preconditioned":  # the relaxation rule in the metric's coordinates
+        burnin, notes = tuning.auto_burnin(mstep, choices["slowest_pull"][cfg.gamma], thin)
     else:
         burnin, notes = tuning.auto_burnin(mstep, cfg.gamma, thin, kinetic=cfg.record.burnin == "kinetic")
     return replace(cfg, num_burnin=burnin, thin=thin), notes
@@ -225,9 +233,8 @@ def _curvature_run(backend: Backend, cfg: LLCConfig, center: Any, req: Request, 
                 raise
             cfg = replace(cfg, step_size=cfg.step_size / 4)
             backend.note(f"the curvature rule's step diverged in burn-in; quartered to {cfg.step_size:.3g}")
-    at = backend.top_curvature(pos, seed=tuning.segment_seed(cfg.seed, 8))
-    step = min(cfg.step_size, tuning.curvature_step(cfg.sampler, cfg.nbeta, cfg.gamma, at,
-                                                    batch_size=cfg.batch_size, n=backend.n))
+    rule_step, at = metric.metric_curvature_step(backend, pos, cfg, tuning.segment_seed(cfg.seed, 8))
+    step = min(cfg.step_size, rule_step)
     info.update(curvature_at_chains=float(at), burnin_step_size=float(cfg.step_size))
     if check is not None:
         check(float(np.mean(burn.loss_traces[:, -1])), first, step)
@@ -254,8 +261,14 @@ def _gamma_search(backend: Backend, cfg: LLCConfig, center: Any, req: Request, c
     notes_before = backend.notes()
 
     def run_at(gamma: float):
-        at = replace(cfg, gamma=gamma, step_size=tuning.curvature_step(
-            cfg.sampler, cfg.nbeta, gamma, info["curvature"], batch_size=cfg.batch_size, n=backend.n))
+        if cfg.inv_metric is None:
+            at = replace(cfg, gamma=gamma, step_size=tuning.curvature_step(
+                cfg.sampler, cfg.nbeta, gamma, info["curvature"], batch_size=cfg.batch_size, n=backend.n))
+        else:  # the metric, and so the step, depend on γ
+            at = replace(cfg, gamma=gamma, inv_metric=metric.hessian_metric(choices["diagonal"], cfg.nbeta, gamma))
+            choices["slowest_pull"][gamma] = metric.slowest_pull(backend, center, at)
+            at = replace(at, step_size=metric.metric_curvature_step(
+                backend, center[None], at, tuning.segment_seed(cfg.seed, 7))[0])
         at, burnin_notes = _burnin(at, req, choices)
         facts: dict = {}
         backend.clear_notes()  # a rejected γ's notes are not this estimate's
@@ -276,6 +289,17 @@ def _gamma_search(backend: Backend, cfg: LLCConfig, center: Any, req: Request, c
     return chains, cfg, recorder, tuple(req.notes) + burnin_notes
 
 
+def _hessian_metric(backend: Backend, cfg: LLCConfig, center: Any, choices: dict, info: dict) -> LLCConfig:
+    """``cfg`` with the metric G = 1/(nβ|diag ∇²L(w*)| + γ) (:func:`metric.hessian_metric`); the
+    diagonal (a Hutchinson estimate, the sampler's ``probes``) is kept in ``choices`` for other γ."""
+    probes = cfg.options.probes
+    choices["diagonal"] = backend.diagonal_curvature(center[None], probes, seed=tuning.segment_seed(cfg.seed, 6))
+    info["metric"] = f"1/(nβ|diag ∇²L(w*)| + γ), Hutchinson estimate with {probes} probes"
+    cfg = replace(cfg, inv_metric=metric.hessian_metric(choices["diagonal"], cfg.nbeta, cfg.gamma))
+    choices["slowest_pull"] = {cfg.gamma: metric.slowest_pull(backend, center, cfg)}
+    return cfg
+
+
 def _label(progress: bool | str, phase: str) -> bool | str:
     """What a run's ``progress`` argument gets: the phase's name when bars are on, else False."""
     return phase if progress else False
@@ -291,6 +315,8 @@ def estimate(backend: Backend, center: Any, req: Request) -> LLCResult:
     cfg, choices = resolve(backend, req)
     info = dict(req.info)
     given_step = not isinstance(req.step_size, str)
+    if cfg.record.inv_metric == "hessian":
+        cfg = _hessian_metric(backend, cfg, center, choices, info)
     if given_step:
         cfg = replace(cfg, step_size=req.step_size)  # validated by LLCConfig
         info["step_rule"] = "given"
@@ -319,9 +345,15 @@ def estimate(backend: Backend, center: Any, req: Request) -> LLCResult:
         chains, cfg = _converge(backend, chains, cfg, center, recorder, init_loss, choices, info, started, req)
         return _result(backend, chains, cfg, init_loss, recorder, req, notes, info)
     target = rec.adapt_acceptance if rec.exact and choices["rule"] == "curvature" and not given_step else None
+    init = None
+    if choices["windows"]:
+        init, cfg, info["metric_windows"] = metric.adapt_windows(
+            backend, cfg, center, backend.start(center, cfg.num_chains, cfg.nbeta, cfg.gamma), target=target,
+            progress=bool(req.progress))
+        cfg = replace(cfg, num_burnin=metric.WINDOW_ADAPT_STEPS)
     chains, cfg, more, n2, recorder = sample(backend, cfg, center, progress=req.progress, adapt=choices["adapt"],
                                              auto_thin=choices["auto_thin"], recording=_recording(req),
-                                             adapt_acceptance=target)
+                                             adapt_acceptance=target, init=init)
     info.update(more)
     chains, cfg = _converge(backend, chains, cfg, center, recorder, init_loss, choices, info, started, req)
     return _result(backend, chains, cfg, init_loss, recorder, req, notes + n2, info)

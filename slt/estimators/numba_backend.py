@@ -170,8 +170,24 @@ class NumbaBackend(NoteBook):
                 out[c, i] = (gp - gm) / (2 * e[i])
         return 0.5 * (out + out.transpose(0, 2, 1))
 
-    def top_curvature(self, points: Any, seed: int | None = None) -> float:
-        return float(np.max(np.abs(np.linalg.eigvalsh(self.hessians(points)))))
+    def top_curvature(self, points: Any, seed: int | None = None, scale: Any = None) -> float:
+        H = self.hessians(points)
+        if scale is not None:
+            s = np.asarray(scale, dtype=float).reshape(-1)
+            H = H * s[None, :, None] * s[None, None, :]
+        return float(np.max(np.abs(np.linalg.eigvalsh(H))))
+
+    def diagonal_curvature(self, points: Any, probes: int, seed: int | None = None) -> np.ndarray:
+        """diag ∇²V averaged over the points, exactly (``probes`` unused: no estimate needed)."""
+        return np.diagonal(self.hessians(points), axis1=1, axis2=2).mean(axis=0)
+
+    def curvature_operator(self, point: Any, scale: Any = None):
+        """diag(s) ∇²V diag(s) at ``point`` as a scipy LinearOperator."""
+        from scipy.sparse.linalg import aslinearoperator
+
+        H = self.hessians(np.asarray(point, dtype=float).reshape(1, -1))[0]
+        s = np.ones(H.shape[0]) if scale is None else np.asarray(scale, dtype=float).reshape(-1)
+        return aslinearoperator(H * s[:, None] * s[None, :])
 
     def per_sample_losses(self, points: Any, rows: np.ndarray) -> np.ndarray | None:
         fn = getattr(self.model, "per_sample_losses", None)

@@ -309,7 +309,7 @@ def calibrate(backend: Backend, center: Any, base: LLCConfig, *, step_sizes: Seq
 
 
 def curvature_step(sampler: str, nbeta: float, gamma: float, curvature: float, *,
-                   batch_size: int | None = None, n: int | None = None) -> float:
+                   batch_size: int | None = None, n: int | None = None, metric_max: float = 1.0) -> float:
     """Step from the stiffest direction of the localized potential, h = nβ λ_max + γ.
 
     SGLD on a quadratic of curvature h has stationary variance 1/(h (1 − εh/4)), so ε = 0.2/h
@@ -318,14 +318,16 @@ def curvature_step(sampler: str, nbeta: float, gamma: float, curvature: float, *
     (Welling & Teh 2011, §4), so the rule uses h = nβ λ_max (1 + nβ(1/b − 1/n)) + γ.  The fraction
     f of ε = f/h is the sampler record's ``curvature_fraction`` (MALA and HMC start from 0.25/h;
     HMC then adapts it, :class:`StepAdapter`); a sampler whose step enters as √ε
-    (``momentum_step``, SGNHT) takes ε = √(f/h).
+    (``momentum_step``, SGNHT) takes ε = √(f/h).  With a diagonal inverse metric G
+    (:mod:`slt.estimators.metric`) ``curvature`` is λ_max(G^½ ∇²L G^½) and the localization adds
+    at most γ max_d G_d = γ ``metric_max``.
 
     >>> curvature_step("sgld", 100.0, 1.0, 0.99)
     0.002
     """
     rec = samplers.get(sampler)
     noise = 0.0 if batch_size is None or n is None or batch_size >= n else nbeta * (1.0 / batch_size - 1.0 / n)
-    h = nbeta * curvature * (1.0 + noise) + gamma
+    h = nbeta * curvature * (1.0 + noise) + gamma * metric_max
     if h <= 0:
         raise ValueError("step_size='auto' needs curvature: the loss is flat at w* and gamma=0; give step_size")
     f = rec.curvature_fraction

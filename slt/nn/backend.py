@@ -231,9 +231,33 @@ class TorchBackend(NoteBook):
             H = torch.stack([full(w) for w in W])
         return H.double().cpu().numpy()
 
-    def top_curvature(self, points: Any, seed: int | None = None) -> float:
+    def top_curvature(self, points: Any, seed: int | None = None, scale: Any = None) -> float:
         W = self._points(points)
-        return max(self.net.top_curvature(w, self.X, self.y, seed=seed) for w in W)
+        s = None if scale is None else self._points(scale).reshape(-1)
+        return max(self.net.top_curvature(w, self.X, self.y, seed=seed, scale=s) for w in W)
+
+    def curvature_operator(self, point: Any, scale: Any = None):
+        """diag(s) ∇²L diag(s) at ``point`` (s = ``scale``, None: 1) as a float64 scipy LinearOperator
+        (Hessian-vector products, data subsampled as :meth:`top_curvature`)."""
+        from scipy.sparse.linalg import LinearOperator
+
+        w = self._points(point).reshape(-1)
+        s = None if scale is None else self._points(scale).reshape(-1)
+        hvp = self.net._hvp(w, self.X[:4096], self.y[:4096])
+
+        def matvec(v):
+            t = torch.as_tensor(np.ravel(v), dtype=w.dtype, device=w.device)
+            hv = hvp(t if s is None else s * t)
+            hv = torch.zeros_like(t) if hv is None else hv
+            return (hv if s is None else s * hv).double().cpu().numpy()
+
+        return LinearOperator((self.dim, self.dim), matvec=matvec, dtype=np.float64)
+
+    def diagonal_curvature(self, points: Any, probes: int, seed: int | None = None) -> np.ndarray:
+        """(d,) Hutchinson estimate of diag ∇²L, averaged over the points (``probes`` each)."""
+        W = self._points(points)
+        diag = sum(self.net.diagonal_curvature(w, self.X, self.y, probes=probes, seed=seed) for w in W) / W.shape[0]
+        return diag.double().cpu().numpy()
 
     def per_sample_losses(self, points: Any, rows: np.ndarray) -> np.ndarray:
         """(k, m) losses of single samples ``rows`` at the points: ``loss_fn`` on one sample,

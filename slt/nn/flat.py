@@ -173,28 +173,54 @@ class FlatNetwork:
         return total / n
 
     def top_curvature(
-        self, w: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, iters: int = 30, seed=None, max_points: int = 4096
+        self, w: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, iters: int = 30, seed=None, max_points: int = 4096,
+        scale: torch.Tensor | None = None,
     ) -> float:
-        """Largest Hessian eigenvalue (in absolute value) of L_n at ``w`` by power iteration on
-        Hessian-vector products (double backward); data subsampled to ``max_points``."""
-        x, t = X[:max_points], y[:max_points]
-        w = w.detach().requires_grad_(True)
-        with torch.enable_grad():
-            (grad,) = torch.autograd.grad(self.loss(w, x, t), w, create_graph=True)
+        """Largest eigenvalue (in absolute value) of ∇²L_n at ``w`` — of S ∇²L_n S with S =
+        diag(``scale``) when given — by power iteration on Hessian-vector products (double
+        backward); data subsampled to ``max_points``."""
+        hvp = self._hvp(w, X[:max_points], y[:max_points])
         g = generator(seed, w.device)
         v = torch.randn(w.shape, generator=g, dtype=w.dtype, device=w.device)
         v /= v.norm()
         eig = 0.0
         for _ in range(iters):
-            (hv,) = torch.autograd.grad(grad, w, grad_outputs=v, retain_graph=True, allow_unused=True)
+            hv = hvp(v if scale is None else scale * v)
             if hv is None:
                 break
+            hv = hv if scale is None else scale * hv
             eig = float(v @ hv)
             norm = hv.norm()
             if not torch.isfinite(norm) or norm == 0:
                 break
             v = hv / norm
         return abs(eig)
+
+    def diagonal_curvature(self, w: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, probes: int, seed=None,
+                           max_points: int = 4096) -> torch.Tensor:
+        """Hutchinson's estimate of diag ∇²L_n at ``w``: the mean over ``probes`` Rademacher vectors
+        z of z ⊙ ∇²L_n z (Bekas, Kokiopoulou & Saad 2007); data subsampled to ``max_points``."""
+        hvp = self._hvp(w, X[:max_points], y[:max_points])
+        g = generator(seed, w.device)
+        total = torch.zeros_like(w)
+        for _ in range(probes):
+            z = torch.randint(0, 2, w.shape, generator=g, device=w.device).to(w.dtype) * 2 - 1
+            hz = hvp(z)
+            total += z * (torch.zeros_like(w) if hz is None else hz)
+        return total / probes
+
+    def _hvp(self, w: torch.Tensor, x: torch.Tensor, t: torch.Tensor):
+        """v ↦ ∇²L(w) v on the rows (x, t) (None where the loss does not depend on w)."""
+        w = w.detach().requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(self.loss(w, x, t), w, create_graph=True)
+
+        def hvp(v: torch.Tensor) -> torch.Tensor | None:
+            if not grad.requires_grad:
+                return None
+            return torch.autograd.grad(grad, w, grad_outputs=v, retain_graph=True, allow_unused=True)[0]
+
+        return hvp
 
 
 class Batches:

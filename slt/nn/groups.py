@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from slt.errors import DivergenceError
@@ -81,6 +82,11 @@ class ChainGroup:
         W = init.to(self.device).clone()
         self.potential = potential_fn(evaluate, cfg, self.center, compiled=True)
         self.factors = metric_fn(evaluate, cfg)
+        self.inv_metric = None if cfg.inv_metric is None else torch.tensor(
+            np.array(cfg.inv_metric), dtype=W.dtype, device=self.device)
+        if self.inv_metric is not None and self.inv_metric.shape != W.shape[1:]:
+            raise ValueError(f"inv_metric has {self.inv_metric.numel()} entries; "
+                             f"the run samples {W.shape[1]} coordinates")
         self.streams = ChainStreams(seed, chains, W.shape[1], self.device, W.dtype)
         self.batches = Batches(evaluate.X.shape[0], cfg.batch_size, self.streams)
         self.exact = cfg.record.exact

@@ -22,6 +22,8 @@ Kernels
   ``p`` and one thermostat ``ξ`` per chain:
   ``p ← p − ε ξ p − ε ∇U(w) + sqrt(2 a ε) N(0, 1)``, ``w ← w + ε p``,
   ``ξ ← ξ + ε (‖p‖²/d − 1)`` (``a`` the diffusion factor, ``ξ₀ = a``).
+- ``"metric_sgld"``: SGLD with the run's frozen diagonal inverse metric G (``LLCConfig.inv_metric``,
+  :mod:`slt.estimators.metric`): ``Δw = −(ε/2) G⊙∇U + sqrt(ε G)⊙N(0, 1)``.
 - ``"rmsprop_sgld"``: RMSprop-preconditioned SGLD (Li et al. 2016):
   ``V ← α V + (1 − α) g⊙g``, ``G = 1/(δ + sqrt(V))``, ``Δw = −(ε/2) G⊙∇U + sqrt(ε G)⊙N(0, 1)``
   with ``g = ∇U``, ``V₀ = 0`` (the small Γ correction term is dropped, as in the paper's
@@ -149,6 +151,7 @@ def hmc_step(
     uniform: torch.Tensor,
     step_size: float,
     leapfrog: int = 1,
+    inv_metric: torch.Tensor | None = None,
 ) -> MetropolisState:
     """One Hamiltonian Monte Carlo trajectory of every chain (Duane et al. 1987; Neal 2011, §5.3).
 
@@ -158,16 +161,24 @@ def hmc_step(
     ``leapfrog=1`` the proposal is w' = w − (ε/2)∇U(w) + √ε p and the acceptance is MALA's
     (Roberts & Tweedie 1996): this *is* MALA. Longer trajectories (time L√ε) cross a valley of
     curvature spread κ in ~√κ gradients instead of MALA's ~κ. ``potential(W) -> (U, ∇U, L)``
-    per chain (full batch), ``uniform`` in (0, 1] of shape (chains,).
+    per chain (full batch), ``uniform`` in (0, 1] of shape (chains,).  With a diagonal inverse
+    metric G (``inv_metric``, (d,)) the momentum is p = ξ/√G ~ N(0, G⁻¹), positions move by
+    h G⊙p and the kinetic energy is ½ Σ G_d p_d² (Neal 2011, §4.1).
     """
     h = step_size**0.5
     w, u_y, g_y, loss_y = state.w, state.u, state.grad, state.loss
+    if inv_metric is not None:
+        momentum = momentum / inv_metric.sqrt()
     p = momentum - 0.5 * h * g_y
     for i in range(leapfrog):
-        w = w + h * p
+        w = w + h * (p if inv_metric is None else inv_metric * p)
         u_y, g_y, loss_y = potential(w)
         p = p - (h if i + 1 < leapfrog else 0.5 * h) * g_y
-    log_alpha = state.u - u_y + 0.5 * (momentum.square().sum(dim=1) - p.square().sum(dim=1))
+    if inv_metric is None:
+        kinetic = momentum.square().sum(dim=1) - p.square().sum(dim=1)
+    else:
+        kinetic = (inv_metric * (momentum.square() - p.square())).sum(dim=1)
+    log_alpha = state.u - u_y + 0.5 * kinetic
     acc = torch.log(uniform) < log_alpha  # NaN at the proposal rejects
     a = acc.unsqueeze(1)
     return MetropolisState(
@@ -214,8 +225,19 @@ def _mala(group, state: MetropolisState, step_size: float, length: int):
 
 def _hmc(group, state: MetropolisState, step_size: float, length: int):
     noise, u = group.streams.normal(), group.streams.uniform()
-    out = hmc_step(state, group.potential, noise, 1.0 - u[:, 0], step_size, length)
+    out = hmc_step(state, group.potential, noise, 1.0 - u[:, 0], step_size, length, group.inv_metric)
     return out, out.loss
+
+
+def _metric_sgld(group, state: SGMCMCState, step_size: float, length: int):
+    """Δw = −(ε/2) G⊙∇U + √(ε G)⊙ξ with the run's frozen diagonal G (``group.inv_metric``)."""
+    noise = group.streams.normal()
+    _, grad_u, loss = group.potential(state.w, group.batches.next())
+    g = group.inv_metric
+    if g is None:
+        raise ValueError("sampler 'metric_sgld' runs with the metric the estimator sets (LLCConfig.inv_metric)")
+    w = state.w - 0.5 * step_size * g * grad_u + (step_size * g).sqrt() * noise
+    return SGMCMCState(w, None, None, state.count + 1), loss
 
 
 def friction(opts: Any, gamma: float) -> float:
@@ -250,4 +272,5 @@ KERNELS: dict[str, Kernel] = {
                                                                      torch.full_like(W[:, :1], o.diffusion), 0)),
     "rmsprop_sgld": stochastic_gradient(_rmsprop_sgld, lambda W, o: SGMCMCState(W, torch.zeros_like(W), None, 0)),
     "sghmc": Kernel(_sghmc_init, _sghmc),
+    "metric_sgld": Kernel(lambda group, W: (SGMCMCState(W), None), _metric_sgld),
 }
