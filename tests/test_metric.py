@@ -138,3 +138,31 @@ def test_metric_sgld_needs_a_backend_with_the_hessian_diagonal():
 
     with pytest.raises(ValueError, match="metric_sgld"):
         numba_llc(harmonic([1.0, 2.0]), nbeta=10.0, sampler="metric_sgld", num_draws=10, seed=0)
+
+
+def test_burnin_trend_test_flags_relaxation_and_rarely_stationary_chains():
+    from slt.estimators import tuning
+
+    rng = np.random.default_rng(0)
+    alarms = 0
+    for _ in range(200):  # stationary AR(1), ρ = 0.5, 100 records: false alarms well under 5%
+        x = np.zeros((8, 100))
+        e = rng.normal(size=(8, 100))
+        for t in range(1, 100):
+            x[:, t] = 0.5 * x[:, t - 1] + e[:, t]
+        alarms += not tuning.burnin_settled(x, x**2)
+    assert alarms <= 10, alarms
+    t = np.arange(100)
+    relaxing = 1 - np.exp(-t / 60.0) + 0.05 * rng.normal(size=(8, 100))  # still relaxing in the second half
+    assert not tuning.burnin_settled(rng.normal(size=(8, 100)), relaxing)
+
+
+def test_a_short_burnin_is_extended_while_the_chains_trend(monkeypatch):
+    from slt.estimators import tuning
+
+    monkeypatch.setattr(tuning, "auto_burnin", lambda *a, **k: (20, ()))  # far shorter than the relaxation
+    res, exact, _ = _estimate("sghmc", num_draws=300)
+    assert res.info["burnin_extensions"] >= 1 and res.config.num_burnin >= 40
+    assert abs(res.mean - exact) < 3 * res.se
+    given, _, _ = _estimate("sghmc", num_draws=300, num_burnin=20)  # a given burn-in is honoured
+    assert given.info["burnin_extensions"] == 0 if "burnin_extensions" in given.info else given.config.num_burnin == 20

@@ -214,7 +214,8 @@ def _burnin(cfg: LLCConfig, req: Request, choices: dict) -> tuple[LLCConfig, tup
 def _curvature_run(backend: Backend, cfg: LLCConfig, center: Any, req: Request, info: dict,
                    check: Callable[[float, float, float], None] | None = None):
     """The curvature rule's run: burn in at the step from w*, re-measure the curvature where the
-    chains went, lower the step if needed, relax and draw; a step that diverges in burn-in is
+    chains went, lower the step if needed, relax, extend the burn-in while it trends (unless
+    ``num_burnin`` was given: :func:`_settle`) and draw; a step that diverges in burn-in is
     quartered (at most STEP_RETRIES times) and the burn-in started again.  ``check(loss, first,
     step)`` sees the chains' mean loss at the end of the burn-in, the step from w* and the step
     the run goes on with (it may raise to stop the run)."""
@@ -223,7 +224,7 @@ def _curvature_run(backend: Backend, cfg: LLCConfig, center: Any, req: Request, 
         try:
             spec = RunSpec(cfg, center)
             burn = backend.run(spec, backend.start(center, cfg.num_chains, cfg.nbeta, cfg.gamma),
-                               num_steps=max(cfg.num_burnin, 1), thin=max(cfg.num_burnin, 1),
+                               num_steps=max(cfg.num_burnin, 1), thin=max(cfg.num_burnin // tuning.BURNIN_RECORDS, 1),
                                seed=tuning.segment_seed(cfg.seed, 10 + attempt),
                                progress=_label(req.progress, "burn-in"))
             pos = burn.positions
@@ -245,11 +246,34 @@ def _curvature_run(backend: Backend, cfg: LLCConfig, center: Any, req: Request, 
                           seed=tuning.segment_seed(cfg.seed, 9), progress=_label(req.progress, "relax")).positions
     info["relax_steps"] = relax
     cfg = replace(cfg, num_burnin=cfg.num_burnin + relax)
+    if req.num_burnin is None:
+        pos, cfg = _settle(backend, cfg, center, req, info, burn, pos)
     recorder = Recorder(backend, cfg, center, _recording(req))
     chains = backend.run(RunSpec(cfg, center), pos, num_steps=cfg.num_draws * cfg.thin, thin=cfg.thin,
                          seed=tuning.segment_seed(cfg.seed, 11), progress=_label(req.progress, "draws"),
                          probe=recorder.probe)
     return chains, cfg, recorder
+
+
+def _settle(backend: Backend, cfg: LLCConfig, center: Any, req: Request, info: dict, burn: Chains, pos: Any
+            ) -> tuple[Any, LLCConfig]:
+    """The burn-in measured from the chains: while the second half of the last burn-in run trends
+    (:func:`tuning.burnin_settled`), run as many steps again as the burn-in has had (doubling it,
+    at most :data:`tuning.TREND_EXTENSIONS` times; then a note).  ``info["burnin_extensions"]``."""
+    extensions = 0
+    while not tuning.burnin_settled(burn.loss_traces, burn.distance_traces):
+        if extensions == tuning.TREND_EXTENSIONS:
+            backend.note(f"the burn-in's trend test still fails after {cfg.num_burnin} steps: the chains may not "
+                         "have settled; raise num_burnin or gamma")
+            break
+        steps = cfg.num_burnin
+        burn = backend.run(RunSpec(cfg, center), pos, num_steps=steps, thin=max(steps // tuning.BURNIN_RECORDS, 1),
+                           seed=tuning.segment_seed(cfg.seed, 60 + extensions),
+                           progress=_label(req.progress, "burn-in (trend)"))
+        pos, extensions = burn.positions, extensions + 1
+        cfg = replace(cfg, num_burnin=cfg.num_burnin + steps)
+    info["burnin_extensions"] = extensions
+    return pos, cfg
 
 
 def _gamma_search(backend: Backend, cfg: LLCConfig, center: Any, req: Request, choices: dict, info: dict,

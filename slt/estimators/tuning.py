@@ -6,7 +6,8 @@
 - :func:`curvature_step`: ε = fraction/h from the stiffest direction h = nβ λ_max + γ, for
   problems too large for a scan; the estimator re-measures it where the chains go.
 - :func:`auto_burnin`: the localization's slowest mode relaxes in 5/(γ ε̄) steps (5/√(γε) for
-  kinetic samplers).
+  kinetic samplers); :func:`burnin_settled`: the trend test that extends it where the chains
+  are still moving.
 - :func:`equilibrate`: MALA's burn-in extended while the chains move slower where they stand.
 - :class:`StepAdapter`: dual averaging of HMC's step towards a target acceptance.
 """
@@ -24,7 +25,7 @@ from slt.errors import DivergenceError
 from slt.estimators.backend import Backend, Probe, RunSpec
 from slt.estimators.config import LLCConfig
 
-__all__ = ["auto_burnin", "mean_step", "step_levels", "segment_seed", "moving_rate", "valley_curvature",
+__all__ = ["auto_burnin", "burnin_settled", "mean_step", "step_levels", "segment_seed", "moving_rate", "valley_curvature",
            "equilibrate", "AcceptanceProbe", "Calibration", "calibrate", "curvature_step", "StepAdapter",
            "BURNIN_STEPS"]
 
@@ -39,6 +40,27 @@ RATE_PROPOSALS = 8  # proposals per chain and step level when measuring how fast
 MIN_RATE_ACCEPTANCE = 0.01  # a chain's rate counts at least this acceptance at the smallest level
 SLOW_FRACTION = 0.05  # the cap note fires when this fraction of the chains needs more burn-in
 RELAX_STEPS = 50  # after lowering the step: what the larger step got wrong relaxes in this many of its steps
+BURNIN_RECORDS = 100  # loss and ‖w − w*‖² records of a burn-in run, for its trend test
+TREND_EXTENSIONS = 3  # doublings of the burn-in at most while its trend test fails
+
+
+def burnin_settled(loss_traces: np.ndarray, distance_traces: np.ndarray) -> bool:
+    """Whether the second half of a burn-in run's records shows no trend: the losses pass the
+    two-sided Geweke test at :data:`slt.diagnostics.TREND_P` and ‖w − w*‖² the one-sided test of a
+    rise at :data:`slt.diagnostics.DISTANCE_TREND_P` (:func:`slt.diagnostics.trend_pvalue`; chains
+    started at w* relax outward).  Fewer than 16 records per chain: settled (too short to test).
+
+    >>> rng = np.random.default_rng(0)
+    >>> flat = rng.normal(size=(8, 40))
+    >>> burnin_settled(flat, flat + 5), burnin_settled(flat, flat + np.linspace(0, 20, 40))
+    (True, False)
+    """
+    n = loss_traces.shape[1]
+    if n < 16:
+        return True
+    half = slice(n // 2, None)
+    return bool(diagnostics.trend_pvalue(loss_traces[:, half]) >= diagnostics.TREND_P
+                and diagnostics.trend_pvalue(distance_traces[:, half], "greater") >= diagnostics.DISTANCE_TREND_P)
 
 
 def segment_seed(seed: int | None, k: int) -> int | None:
