@@ -5,7 +5,7 @@ its options (a frozen dataclass whose defaults are the plain algorithm), whether
 (Metropolis-adjusted, full batch), its step convention, its step rule and acceptance targets,
 its burn-in rule and what it records.  The orchestration (:mod:`slt.estimators`) reads these
 facts from the record, never from the sampler's name; a backend registers a kernel per name it
-runs (``NumbaBackend.kernels``, ``slt.nn.sgmcmc.KERNELS``).  Adding a sampler: its record here,
+runs (``slt.estimators.numba_backend.KERNELS``, ``slt.nn.sgmcmc.KERNELS``).  Adding a sampler: its record here,
 its kernel on each backend that runs it, a test (``docs/architecture.md`` walks through one).
 
 Samplers of the estimator (U(w) = nβ L(w) + (γ/2)‖w − w*‖², ε the step in SGLD's convention):
