@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list-potentials", action="store_true", help="list the library potentials and exit")
     p.add_argument("--nbeta", type=float, default=None, help="nβ (inverse temperature × n); required")
     p.add_argument("--gamma", type=float, default=None, help="localization γ (default: the estimator's rule)")
-    p.add_argument("--step-size", default="auto", help="step ε in SGLD's convention (Δw = −(ε/2)∇U + N(0, ε)), or 'auto' for the problem's rule")
+    p.add_argument("--step-size", default="auto",
+                   help="step ε in SGLD's convention (Δw = −(ε/2)∇U + N(0, ε)), or 'auto' for the problem's rule")
     p.add_argument("--sampler", choices=list(KERNELS), default=None,
                    help="sampler (default: the estimator's choice, MALA for a full-batch potential)")
     p.add_argument("--num-chains", type=int, default=None, help="chains (default: the estimator's)")
