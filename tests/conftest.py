@@ -1,6 +1,9 @@
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# one BLAS / torch intra-op thread: the tests' tensors are small, and on a shared 2-core machine two
+# spinning threads per process make them many times slower (numba's threads are set per test)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def pytest_collection_modifyitems(config, items):
