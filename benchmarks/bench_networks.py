@@ -308,8 +308,10 @@ def section(results: dict) -> list[str]:
             "slt's default runs given only nβ, the restriction and the seed (it chooses γ: the γ column, "
             "`slt.estimators.localization`); slt's old default is 8 chains of SGLD, 2000 draws, γ = 1 (the network "
             "default before issue 29); `slt <sampler>` names one sampler at γ = 1 (`hmc+adapt_metric`: HMC with "
-            "`sampler_options={'adapt_metric': True}`); budgets differ between runs of the script (column "
-            "`budget`); the peers get the case's nβ "
+            "`sampler_options={'adapt_metric': True}`); slt's named samplers are not run on the transformer (the "
+            "bench gives them the case's γ = 1, at which its chains leave the basin of w*: see the default's γ "
+            "search); "
+            "budgets differ between runs of the script (column `budget`); the peers get the case's nβ "
             "and γ and otherwise their defaults (devinterp 2.0.1: 4 chains × 200 draws, batch 32, no burn-in, "
             "lr 1e-3 from its README since it has no default; canonical-interp 0.1.5: its README's 10 chains × "
             "200 draws, 100 burn-in steps, lr 1e-5, batch 512).", ""] \
