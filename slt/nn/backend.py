@@ -23,7 +23,7 @@ from slt.estimators.config import SMALL_DIM
 from slt.estimators.tuning import StepAdapter
 from slt.nn import sgmcmc
 from slt.nn.data import as_tensors
-from slt.nn.flat import ChainEvaluator, FlatNetwork, LossFn, pick_device
+from slt.nn.flat import CURVATURE_POINTS, ChainEvaluator, FlatNetwork, LossFn, pick_device
 from slt.nn.groups import ChainGroup, metric_fn, potential_fn
 from slt.nn.models import generator
 from slt.nn.streams import split_chains
@@ -243,7 +243,7 @@ class TorchBackend(NoteBook):
 
         w = self._points(point).reshape(-1)
         s = None if scale is None else self._points(scale).reshape(-1)
-        hvp = self.net._hvp(w, self.X[:4096], self.y[:4096])
+        hvp = self.net.hvp_at(w, self.X[:CURVATURE_POINTS], self.y[:CURVATURE_POINTS])
 
         def matvec(v):
             t = torch.as_tensor(np.ravel(v), dtype=w.dtype, device=w.device)

@@ -26,6 +26,8 @@ from slt.nn.streams import ChainStreams
 __all__ = ["LossFn", "pick_device", "FlatNetwork", "ChainEvaluator", "Batches", "restriction_mask",
            "differentiable_kernels"]
 
+CURVATURE_POINTS = 4096  # data rows the curvature probes (power iteration, Hutchinson, HVPs) use at most
+
 ATTENTION_MODULES = (nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)
 
 
@@ -173,13 +175,14 @@ class FlatNetwork:
         return total / n
 
     def top_curvature(
-        self, w: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, iters: int = 30, seed=None, max_points: int = 4096,
+        self, w: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, iters: int = 30, seed=None,
+        max_points: int = CURVATURE_POINTS,
         scale: torch.Tensor | None = None,
     ) -> float:
         """Largest eigenvalue (in absolute value) of ∇²L_n at ``w`` — of S ∇²L_n S with S =
         diag(``scale``) when given — by power iteration on Hessian-vector products (double
         backward); data subsampled to ``max_points``."""
-        hvp = self._hvp(w, X[:max_points], y[:max_points])
+        hvp = self.hvp_at(w, X[:max_points], y[:max_points])
         g = generator(seed, w.device)
         v = torch.randn(w.shape, generator=g, dtype=w.dtype, device=w.device)
         v /= v.norm()
@@ -197,19 +200,20 @@ class FlatNetwork:
         return abs(eig)
 
     def diagonal_curvature(self, w: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, probes: int, seed=None,
-                           max_points: int = 4096) -> torch.Tensor:
+                           max_points: int = CURVATURE_POINTS) -> torch.Tensor:
         """Hutchinson's estimate of diag ∇²L_n at ``w``: the mean over ``probes`` Rademacher vectors
         z of z ⊙ ∇²L_n z (Bekas, Kokiopoulou & Saad 2007); data subsampled to ``max_points``."""
-        hvp = self._hvp(w, X[:max_points], y[:max_points])
+        hvp = self.hvp_at(w, X[:max_points], y[:max_points])
         g = generator(seed, w.device)
         total = torch.zeros_like(w)
         for _ in range(probes):
             z = torch.randint(0, 2, w.shape, generator=g, device=w.device).to(w.dtype) * 2 - 1
             hz = hvp(z)
-            total += z * (torch.zeros_like(w) if hz is None else hz)
+            if hz is not None:
+                total += z * hz
         return total / probes
 
-    def _hvp(self, w: torch.Tensor, x: torch.Tensor, t: torch.Tensor):
+    def hvp_at(self, w: torch.Tensor, x: torch.Tensor, t: torch.Tensor):
         """v ↦ ∇²L(w) v on the rows (x, t) (None where the loss does not depend on w)."""
         w = w.detach().requires_grad_(True)
         with torch.enable_grad():
