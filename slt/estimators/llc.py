@@ -289,8 +289,7 @@ def _gamma_search(backend: Backend, cfg: LLCConfig, center: Any, req: Request, c
             at = replace(cfg, gamma=gamma, step_size=tuning.curvature_step(
                 cfg.sampler, cfg.nbeta, gamma, info["curvature"], batch_size=cfg.batch_size, n=backend.n))
         else:  # the metric, and so the step, depend on γ
-            at = replace(cfg, gamma=gamma, inv_metric=metric.hessian_metric(choices["diagonal"], cfg.nbeta, gamma))
-            choices["slowest_pull"][gamma] = metric.slowest_pull(backend, center, at)
+            at = _metric_at(backend, replace(cfg, gamma=gamma), center, choices)
             at = replace(at, step_size=metric.metric_curvature_step(
                 backend, center[None], at, tuning.segment_seed(cfg.seed, 7))[0])
         at, burnin_notes = _burnin(at, req, choices)
@@ -319,8 +318,15 @@ def _hessian_metric(backend: Backend, cfg: LLCConfig, center: Any, choices: dict
     probes = cfg.options.probes
     choices["diagonal"] = backend.diagonal_curvature(center[None], probes, seed=tuning.segment_seed(cfg.seed, 6))
     info["metric"] = f"1/(nβ|diag ∇²L(w*)| + γ), Hutchinson estimate with {probes} probes"
+    choices["slowest_pull"] = {}
+    return _metric_at(backend, cfg, center, choices)
+
+
+def _metric_at(backend: Backend, cfg: LLCConfig, center: Any, choices: dict) -> LLCConfig:
+    """``cfg`` with the Hessian-diagonal metric at its γ; the slowest rate in that metric (the
+    "preconditioned" burn-in rule's) is kept in ``choices["slowest_pull"][γ]``."""
     cfg = replace(cfg, inv_metric=metric.hessian_metric(choices["diagonal"], cfg.nbeta, cfg.gamma))
-    choices["slowest_pull"] = {cfg.gamma: metric.slowest_pull(backend, center, cfg)}
+    choices["slowest_pull"][cfg.gamma] = metric.slowest_pull(backend, center, cfg)
     return cfg
 
 
